@@ -1,0 +1,215 @@
+/*
+ * The writer thread: owns the PostgreSQL connection, takes decoded batches
+ * from the server in groups (group commit), merges each group in one
+ * transaction and replies only after COMMIT. Database down: every waiting
+ * batch gets "unavailable, retry" (never an ack) and the connection is
+ * retried with exponential backoff. A group PostgreSQL refuses is split and
+ * retried batch by batch, so one bad batch cannot block the others.
+ */
+#include "collector.h"
+#include "fp/error.h"
+#include "fp/log.h"
+#include "fp/timeutil.h"
+#include "storage/storage.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+void collector_writer_enqueue(struct collector *c, struct collector_ctx *x)
+{
+	pthread_mutex_lock(&c->lock);
+	x->next = NULL;
+	if (c->qtail != NULL)
+		c->qtail->next = x;
+	else
+		c->qhead = x;
+	c->qtail = x;
+	c->qlen++;
+	pthread_cond_signal(&c->cond);
+	pthread_mutex_unlock(&c->lock);
+}
+
+static void reply_status(struct collector *c, struct collector_ctx *x,
+			 int rc, int dup)
+{
+	struct wire_reply r;
+	memset(&r, 0, sizeof(r));
+	r.seq = x->batch ? x->batch->seq : 0;
+	if (rc == 0) {
+		r.ok = 1;
+		r.dup = dup;
+		atomic_fetch_add(dup ? &c->stats.duplicates : &c->stats.acked,
+				 1);
+	} else if (rc == FP_EDBDOWN || rc == FP_ENOMEM) {
+		r.code = FP_EDBDOWN;
+		r.retry = 1;
+		snprintf(r.msg, sizeof(r.msg), "database unavailable");
+		atomic_fetch_add(&c->stats.unavailable, 1);
+	} else {
+		r.code = rc;
+		snprintf(r.msg, sizeof(r.msg), "database refused the batch");
+		atomic_fetch_add(&c->stats.rejected, 1);
+		fp_warn("rejected batch from %s (seq %llu): %s", x->peer,
+			(unsigned long long)r.seq, fp_strerror(rc));
+	}
+	collector_reply(x, &r);
+}
+
+struct writer_state {
+	struct storage_writer *w;
+	int64_t next_connect; /* mono ns */
+	int64_t backoff;
+};
+
+static int ensure_connected(struct collector *c, struct writer_state *ws)
+{
+	char err[256];
+	PGconn *conn;
+	int rc;
+
+	if (ws->w != NULL) {
+		if (PQstatus(storage_writer_conn(ws->w)) == CONNECTION_OK)
+			return 0;
+		storage_writer_destroy(ws->w);
+		ws->w = NULL;
+	}
+	if (fp_mono_ns() < ws->next_connect)
+		return FP_EDBDOWN;
+	rc = storage_connect(c->opt.conninfo, &conn, err, sizeof(err));
+	if (rc == 0) {
+		rc = storage_writer_create(conn, &ws->w);
+		if (rc != 0)
+			PQfinish(conn);
+	}
+	if (rc != 0) {
+		if (ws->backoff == 0)
+			fp_err("database unavailable: %s",
+			       rc == FP_EDBDOWN ? err : fp_strerror(rc));
+		ws->backoff = ws->backoff ? ws->backoff * 2
+					  : 100 * FP_NS_PER_MS;
+		if (ws->backoff > 5 * FP_NS_PER_SEC)
+			ws->backoff = 5 * FP_NS_PER_SEC;
+		ws->next_connect = fp_mono_ns() + ws->backoff;
+		atomic_fetch_add(&c->stats.reconnects, 1);
+		return FP_EDBDOWN;
+	}
+	if (ws->backoff != 0)
+		fp_notice("database connection restored");
+	ws->backoff = 0;
+	return 0;
+}
+
+/* Merges xs[0..n) and replies to each. */
+static void commit_group(struct collector *c, struct writer_state *ws,
+			 struct collector_ctx **xs, int n)
+{
+	struct storage_merge_item *items;
+	struct storage_merge_stats st = {0, 0, 0};
+	int rc;
+
+	rc = ensure_connected(c, ws);
+	if (rc != 0) {
+		for (int i = 0; i < n; i++)
+			reply_status(c, xs[i], rc, 0);
+		return;
+	}
+	items = calloc((size_t)n, sizeof(*items));
+	if (items == NULL) {
+		for (int i = 0; i < n; i++)
+			reply_status(c, xs[i], FP_ENOMEM, 0);
+		return;
+	}
+	for (int i = 0; i < n; i++)
+		items[i].batch = xs[i]->batch;
+	rc = storage_merge(ws->w, items, (size_t)n, &st);
+	if (rc == FP_EDB && n > 1) {
+		/* Isolate the batch PostgreSQL refuses. */
+		free(items);
+		for (int i = 0; i < n; i++)
+			commit_group(c, ws, &xs[i], 1);
+		return;
+	}
+	if (rc == 0) {
+		atomic_fetch_add(&c->stats.commits, 1);
+		atomic_fetch_add(&c->stats.rows, st.rows);
+	}
+	if (rc == FP_EDBDOWN) {
+		storage_writer_destroy(ws->w);
+		ws->w = NULL;
+	}
+	for (int i = 0; i < n; i++)
+		reply_status(c, xs[i], rc, items[i].dup);
+	free(items);
+}
+
+static void *writer_main(void *arg)
+{
+	struct collector *c = arg;
+	struct writer_state ws = {NULL, 0, 0};
+	struct collector_ctx **xs = calloc((size_t)c->opt.max_group + 1,
+					   sizeof(*xs));
+
+	if (xs == NULL) {
+		fp_err("writer: out of memory");
+		return NULL;
+	}
+	/* Connect early so the first batch does not wait for it. */
+	ensure_connected(c, &ws);
+	pthread_mutex_lock(&c->lock);
+	for (;;) {
+		int n = 0;
+		while (c->qhead == NULL && !c->stopping)
+			pthread_cond_wait(&c->cond, &c->lock);
+		if (c->qhead == NULL && c->stopping)
+			break;
+		/* Group commit: give concurrent batches a moment to join. */
+		if (c->qlen < c->opt.max_group && c->opt.commit_ms > 0 &&
+		    !c->stopping) {
+			struct timespec ts;
+			int64_t until = fp_wall_ns() +
+					(int64_t)c->opt.commit_ms * FP_NS_PER_MS;
+			ts.tv_sec = (time_t)(until / FP_NS_PER_SEC);
+			ts.tv_nsec = (long)(until % FP_NS_PER_SEC);
+			while (c->qlen < c->opt.max_group && !c->stopping &&
+			       pthread_cond_timedwait(&c->cond, &c->lock,
+						      &ts) == 0)
+				;
+		}
+		while (c->qhead != NULL && n < c->opt.max_group) {
+			xs[n++] = c->qhead;
+			c->qhead = c->qhead->next;
+			c->qlen--;
+		}
+		if (c->qhead == NULL)
+			c->qtail = NULL;
+		pthread_mutex_unlock(&c->lock);
+		commit_group(c, &ws, xs, n);
+		pthread_mutex_lock(&c->lock);
+	}
+	pthread_mutex_unlock(&c->lock);
+	storage_writer_destroy(ws.w);
+	free(xs);
+	return NULL;
+}
+
+int collector_writer_start(struct collector *c)
+{
+	if (pthread_create(&c->writer, NULL, writer_main, c) != 0)
+		return FP_ENOMEM;
+	c->writer_started = 1;
+	return 0;
+}
+
+void collector_writer_stop(struct collector *c)
+{
+	if (!c->writer_started)
+		return;
+	pthread_mutex_lock(&c->lock);
+	c->stopping = 1;
+	pthread_cond_broadcast(&c->cond);
+	pthread_mutex_unlock(&c->lock);
+	pthread_join(c->writer, NULL);
+	c->writer_started = 0;
+}

@@ -1,0 +1,85 @@
+/*
+ * storage: every SQL statement fleetprof's C code runs, through libpq.
+ * Connections are plain PGconn handles owned by the caller; nothing here is
+ * shared between threads (one connection per thread). SQL is parameterised or
+ * carried by COPY; no value is ever pasted into SQL text.
+ */
+#ifndef STORAGE_STORAGE_H
+#define STORAGE_STORAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libpq-fe.h>
+
+struct wire_batch;
+
+/* Bucket width of the raw fact tables. */
+#define STORAGE_BUCKET_SECONDS 60
+
+/*
+ * Connect with a libpq conninfo string or URI (NULL or "" uses FLEETPROF_DB,
+ * then libpq's PG* variables). On success *out is a connection the caller
+ * closes with PQfinish; on failure returns FP_EDBDOWN and, if errbuf is not
+ * NULL, copies libpq's message (one line) into it.
+ */
+int storage_connect(const char *conninfo, PGconn **out, char *errbuf,
+		    size_t errlen);
+
+/* Resolve the conninfo: explicit value, else $FLEETPROF_DB, else "". */
+const char *storage_conninfo(const char *explicit_value);
+
+/*
+ * Apply every embedded migration not yet in schema_migrations, each in its
+ * own transaction, under an advisory lock so concurrent collectors migrate
+ * once. Idempotent. Returns 0, or FP_EDB / FP_EDBDOWN (logged).
+ */
+int storage_migrate(PGconn *conn);
+
+/* Latest migration version compiled in, and the one applied (0 if none). */
+int storage_schema_version_built(void);
+int storage_schema_version_applied(PGconn *conn, int *out);
+
+/* ---- identities (persisted: see schema/001_init.sql) ---- */
+int64_t storage_series_id(const char *host, const char *service, int clock,
+			  const char *labels_json);
+int64_t storage_function_id(const char *name, const char *file, uint32_t line,
+			    const char *module);
+int64_t storage_stack_id(int64_t parent_stack_id, int64_t fn_id);
+
+/* ---- merge (the collector's writer) ---- */
+
+struct storage_writer;
+
+/*
+ * A writer owns the connection it is given (closes it in destroy) and the
+ * temporary staging tables on it. Returns 0 or FP_ENOMEM/FP_EDB/FP_EDBDOWN.
+ */
+int storage_writer_create(PGconn *conn, struct storage_writer **out);
+void storage_writer_destroy(struct storage_writer *w);
+/* The connection, e.g. to check PQstatus. */
+PGconn *storage_writer_conn(struct storage_writer *w);
+
+struct storage_merge_item {
+	const struct wire_batch *batch; /* in: decoded, validated */
+	int dup;                        /* out: 1 if committed before */
+};
+
+struct storage_merge_stats {
+	uint64_t batches_new;
+	uint64_t batches_dup;
+	uint64_t rows; /* fact rows staged */
+};
+
+/*
+ * Merge n batches in ONE transaction: dedup by (agent id, seq) against
+ * ingested_batches (and within the group), then add the new batches'
+ * counters to the fact tables. Returns 0 after COMMIT (items[].dup set);
+ * FP_EDBDOWN if the connection was lost (nothing is known to be committed:
+ * the caller must not ack; resending is safe); FP_EDB if PostgreSQL refused
+ * the data (rolled back). stats may be NULL.
+ */
+int storage_merge(struct storage_writer *w, struct storage_merge_item *items,
+		  size_t n, struct storage_merge_stats *stats);
+
+#endif

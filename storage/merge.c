@@ -1,0 +1,592 @@
+/*
+ * The collector's write path: many decoded batches merged in one
+ * transaction. Order inside the transaction: stage the batch headers, insert
+ * them into ingested_batches (ON CONFLICT DO NOTHING RETURNING tells which are
+ * new), then COPY only the new batches' rows into temporary staging tables
+ * and fold them into the fact tables with one INSERT … ON CONFLICT DO UPDATE
+ * per table, GROUP BY first (PostgreSQL refuses to update one row twice in a
+ * statement) and ORDER BY the key (concurrent collectors lock rows in the same
+ * order, so they cannot deadlock). A writer is used by one thread.
+ */
+#include "storage/storage.h"
+#include "copybuf.h"
+#include "fp/error.h"
+#include "fp/log.h"
+#include "wire/batch.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct storage_writer {
+	PGconn *conn;
+	struct copybuf buf;
+};
+
+static const char stage_ddl[] =
+	"CREATE TEMP TABLE IF NOT EXISTS stage_batches (agent_id bytea, "
+	"seq bigint, series_id bigint, pid integer, t0_ns bigint, "
+	"t1_ns bigint, dropped bigint, nfns integer) ON COMMIT DELETE ROWS;"
+	"CREATE TEMP TABLE IF NOT EXISTS stage_series (id bigint, host text, "
+	"service text, clock text, labels jsonb) ON COMMIT DELETE ROWS;"
+	"CREATE TEMP TABLE IF NOT EXISTS stage_functions (id bigint, "
+	"name text, file text, line integer, module text) "
+	"ON COMMIT DELETE ROWS;"
+	"CREATE TEMP TABLE IF NOT EXISTS stage_stacks (id bigint, "
+	"parent_id bigint, fn_id bigint, depth integer) ON COMMIT DELETE ROWS;"
+	"CREATE TEMP TABLE IF NOT EXISTS stage_fn (bucket_s bigint, "
+	"series_id bigint, fn_id bigint, ncalls bigint, pcalls bigint, "
+	"tottime_ns bigint, cumtime_ns bigint) ON COMMIT DELETE ROWS;"
+	"CREATE TEMP TABLE IF NOT EXISTS stage_edge (bucket_s bigint, "
+	"series_id bigint, caller_id bigint, callee_id bigint, ncalls bigint, "
+	"pcalls bigint, tottime_ns bigint, cumtime_ns bigint) "
+	"ON COMMIT DELETE ROWS;"
+	"CREATE TEMP TABLE IF NOT EXISTS stage_stack (bucket_s bigint, "
+	"series_id bigint, stack_id bigint, ncalls bigint, self_ns bigint, "
+	"total_ns bigint) ON COMMIT DELETE ROWS;";
+
+static const char merge_sql[] =
+	"INSERT INTO series (id, host, service, clock, labels) "
+	"SELECT DISTINCT ON (id) id, host, service, clock, labels "
+	"FROM stage_series ORDER BY id ON CONFLICT DO NOTHING;"
+	"INSERT INTO functions (id, name, file, line, module) "
+	"SELECT DISTINCT ON (id) id, name, file, line, module "
+	"FROM stage_functions ORDER BY id ON CONFLICT DO NOTHING;"
+	"INSERT INTO stacks (id, parent_id, fn_id, depth) "
+	"SELECT DISTINCT ON (id) id, parent_id, fn_id, depth "
+	"FROM stage_stacks ORDER BY id ON CONFLICT DO NOTHING;"
+	"INSERT INTO fn_stats AS t (bucket, series_id, fn_id, ncalls, pcalls, "
+	"tottime_ns, cumtime_ns) "
+	"SELECT to_timestamp(bucket_s), series_id, fn_id, sum(ncalls), "
+	"sum(pcalls), sum(tottime_ns), sum(cumtime_ns) FROM stage_fn "
+	"GROUP BY bucket_s, series_id, fn_id ORDER BY 1, 2, 3 "
+	"ON CONFLICT (bucket, series_id, fn_id) DO UPDATE SET "
+	"ncalls = t.ncalls + EXCLUDED.ncalls, "
+	"pcalls = t.pcalls + EXCLUDED.pcalls, "
+	"tottime_ns = t.tottime_ns + EXCLUDED.tottime_ns, "
+	"cumtime_ns = t.cumtime_ns + EXCLUDED.cumtime_ns;"
+	"INSERT INTO edge_stats AS t (bucket, series_id, caller_id, callee_id, "
+	"ncalls, pcalls, tottime_ns, cumtime_ns) "
+	"SELECT to_timestamp(bucket_s), series_id, caller_id, callee_id, "
+	"sum(ncalls), sum(pcalls), sum(tottime_ns), sum(cumtime_ns) "
+	"FROM stage_edge GROUP BY bucket_s, series_id, caller_id, callee_id "
+	"ORDER BY 1, 2, 3, 4 "
+	"ON CONFLICT (bucket, series_id, caller_id, callee_id) DO UPDATE SET "
+	"ncalls = t.ncalls + EXCLUDED.ncalls, "
+	"pcalls = t.pcalls + EXCLUDED.pcalls, "
+	"tottime_ns = t.tottime_ns + EXCLUDED.tottime_ns, "
+	"cumtime_ns = t.cumtime_ns + EXCLUDED.cumtime_ns;"
+	"INSERT INTO stack_stats AS t (bucket, series_id, stack_id, ncalls, "
+	"self_ns, total_ns) "
+	"SELECT to_timestamp(bucket_s), series_id, stack_id, sum(ncalls), "
+	"sum(self_ns), sum(total_ns) FROM stage_stack "
+	"GROUP BY bucket_s, series_id, stack_id ORDER BY 1, 2, 3 "
+	"ON CONFLICT (bucket, series_id, stack_id) DO UPDATE SET "
+	"ncalls = t.ncalls + EXCLUDED.ncalls, "
+	"self_ns = t.self_ns + EXCLUDED.self_ns, "
+	"total_ns = t.total_ns + EXCLUDED.total_ns;";
+
+/*
+ * FP_EDBDOWN for failures worth retrying (connection lost, SQLSTATE classes
+ * 08 connection, 40 rollback (deadlock, serialization), 53 resources,
+ * 57 operator intervention), FP_EDB when PostgreSQL refused the data itself.
+ */
+static int fail(PGconn *c, PGresult *r, const char *what)
+{
+	const char *st = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+	int down = PQstatus(c) != CONNECTION_OK;
+	if (st != NULL && (strncmp(st, "08", 2) == 0 ||
+			   strncmp(st, "40", 2) == 0 ||
+			   strncmp(st, "53", 2) == 0 ||
+			   strncmp(st, "57", 2) == 0))
+		down = 1;
+	fp_err("storage: %s: %s", what,
+	       r ? PQresultErrorMessage(r) : PQerrorMessage(c));
+	PQclear(r);
+	return down ? FP_EDBDOWN : FP_EDB;
+}
+
+static int exec_ok(PGconn *c, const char *sql, const char *what)
+{
+	PGresult *r = PQexec(c, sql);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK &&
+	    PQresultStatus(r) != PGRES_TUPLES_OK)
+		return fail(c, r, what);
+	PQclear(r);
+	return 0;
+}
+
+int storage_writer_create(PGconn *conn, struct storage_writer **out)
+{
+	struct storage_writer *w;
+	int rc = exec_ok(conn, stage_ddl, "create staging tables");
+	if (rc != 0)
+		return rc;
+	w = calloc(1, sizeof(*w));
+	if (w == NULL)
+		return FP_ENOMEM;
+	w->conn = conn;
+	copybuf_init(&w->buf);
+	*out = w;
+	return 0;
+}
+
+void storage_writer_destroy(struct storage_writer *w)
+{
+	if (w == NULL)
+		return;
+	PQfinish(w->conn);
+	copybuf_fini(&w->buf);
+	free(w);
+}
+
+PGconn *storage_writer_conn(struct storage_writer *w)
+{
+	return w->conn;
+}
+
+/* Sends the buffer as the body of COPY table FROM STDIN. */
+static int copy_in(struct storage_writer *w, const char *table)
+{
+	char sql[96];
+	PGresult *r;
+	size_t off = 0;
+
+	if (w->buf.oom)
+		return FP_ENOMEM;
+	if (w->buf.len == 0)
+		return 0;
+	snprintf(sql, sizeof(sql), "COPY %s FROM STDIN", table);
+	r = PQexec(w->conn, sql);
+	if (PQresultStatus(r) != PGRES_COPY_IN)
+		return fail(w->conn, r, sql);
+	PQclear(r);
+	while (off < w->buf.len) {
+		size_t n = w->buf.len - off;
+		if (n > (1u << 20))
+			n = 1u << 20;
+		if (PQputCopyData(w->conn, w->buf.p + off, (int)n) != 1)
+			break;
+		off += n;
+	}
+	if (off < w->buf.len) {
+		PQputCopyEnd(w->conn, "client failed to send");
+	} else if (PQputCopyEnd(w->conn, NULL) != 1) {
+		return fail(w->conn, NULL, sql);
+	}
+	r = PQgetResult(w->conn);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK)
+		return fail(w->conn, r, sql);
+	PQclear(r);
+	while ((r = PQgetResult(w->conn)) != NULL)
+		PQclear(r);
+	return 0;
+}
+
+/* Canonical labels JSON (sorted keys, compact); caller frees. */
+static char *labels_json(const struct wire_agent *a)
+{
+	json_t *o = json_object();
+	char *s;
+	if (o == NULL)
+		return NULL;
+	for (uint32_t i = 0; i < a->nlabels; i++)
+		json_object_set_new(o, a->labels[i].key,
+				    json_string(a->labels[i].value));
+	s = json_dumps(o, JSON_SORT_KEYS | JSON_COMPACT);
+	json_decref(o);
+	return s;
+}
+
+struct idmap {
+	uint32_t id;
+	uint32_t idx;
+};
+
+static int idmap_cmp(const void *a, const void *b)
+{
+	const struct idmap *x = a, *y = b;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static int idmap_find(const struct idmap *m, uint32_t n, uint32_t id)
+{
+	struct idmap key = {id, 0}, *hit;
+	hit = bsearch(&key, m, n, sizeof(*m), idmap_cmp);
+	return hit ? (int)hit->idx : -1;
+}
+
+/* Per-batch identities computed before staging. */
+struct batch_ids {
+	int64_t series;
+	int64_t bucket_s;
+	char *labels;
+	int64_t *fn;    /* by index into fns */
+	struct idmap *fnmap;
+	int64_t *stack; /* by index into nodes */
+	int32_t *depth;
+	struct idmap *nodemap;
+};
+
+static void batch_ids_fini(struct batch_ids *ids)
+{
+	free(ids->labels);
+	free(ids->fn);
+	free(ids->fnmap);
+	free(ids->stack);
+	free(ids->depth);
+	free(ids->nodemap);
+	memset(ids, 0, sizeof(*ids));
+}
+
+static int batch_ids_init(struct batch_ids *ids, const struct wire_batch *b)
+{
+	const int64_t bucket_ns = STORAGE_BUCKET_SECONDS * INT64_C(1000000000);
+	int64_t t0 = b->t0;
+
+	memset(ids, 0, sizeof(*ids));
+	ids->labels = labels_json(&b->agent);
+	ids->fn = calloc(b->nfns + 1, sizeof(*ids->fn));
+	ids->fnmap = calloc(b->nfns + 1, sizeof(*ids->fnmap));
+	ids->stack = calloc(b->nnodes + 1, sizeof(*ids->stack));
+	ids->depth = calloc(b->nnodes + 1, sizeof(*ids->depth));
+	ids->nodemap = calloc(b->nnodes + 1, sizeof(*ids->nodemap));
+	if (!ids->labels || !ids->fn || !ids->fnmap || !ids->stack ||
+	    !ids->depth || !ids->nodemap) {
+		batch_ids_fini(ids);
+		return FP_ENOMEM;
+	}
+	ids->series = storage_series_id(b->agent.host, b->agent.service,
+					b->clock, ids->labels);
+	ids->bucket_s = (t0 - ((t0 % bucket_ns) + bucket_ns) % bucket_ns) /
+			INT64_C(1000000000);
+	for (uint32_t i = 0; i < b->nfns; i++) {
+		const struct wire_fn *f = &b->fns[i];
+		ids->fn[i] = storage_function_id(f->name, f->file, f->line,
+						 f->module);
+		ids->fnmap[i].id = f->id;
+		ids->fnmap[i].idx = i;
+	}
+	qsort(ids->fnmap, b->nfns, sizeof(*ids->fnmap), idmap_cmp);
+	for (uint32_t i = 0; i < b->nnodes; i++) {
+		ids->nodemap[i].id = b->nodes[i].node;
+		ids->nodemap[i].idx = i;
+	}
+	qsort(ids->nodemap, b->nnodes, sizeof(*ids->nodemap), idmap_cmp);
+	/* Nodes come parents first (the decoder enforces it). */
+	for (uint32_t i = 0; i < b->nnodes; i++) {
+		const struct wire_node *nd = &b->nodes[i];
+		int64_t parent = 0;
+		int32_t depth = 1;
+		int fi = idmap_find(ids->fnmap, b->nfns, nd->fn);
+		int pi = nd->parent == 0
+				 ? -1
+				 : idmap_find(ids->nodemap, b->nnodes,
+					      nd->parent);
+		if (fi < 0 || (nd->parent != 0 && (pi < 0 || (uint32_t)pi >= i))) {
+			batch_ids_fini(ids);
+			return FP_ERANGE;
+		}
+		if (pi >= 0) {
+			parent = ids->stack[pi];
+			depth = ids->depth[pi] + 1;
+		}
+		ids->stack[i] = storage_stack_id(parent, ids->fn[fi]);
+		ids->depth[i] = depth;
+	}
+	return 0;
+}
+
+static void put_sep(struct copybuf *b, int first)
+{
+	if (!first)
+		copybuf_tab(b);
+}
+
+/* Writes one row of int64 columns. */
+static void row_i64(struct copybuf *b, const int64_t *v, int n)
+{
+	for (int i = 0; i < n; i++) {
+		put_sep(b, i == 0);
+		copybuf_i64(b, v[i]);
+	}
+	copybuf_eol(b);
+}
+
+static int stage_headers(struct storage_writer *w,
+			 struct storage_merge_item *items,
+			 const struct batch_ids *ids, const int *staged, size_t n)
+{
+	struct copybuf *b = &w->buf;
+	copybuf_reset(b);
+	for (size_t i = 0; i < n; i++) {
+		const struct wire_batch *bt = items[i].batch;
+		if (!staged[i])
+			continue;
+		copybuf_bytea(b, bt->agent.id, WIRE_AGENT_ID_LEN);
+		copybuf_tab(b);
+		int64_t v[] = {(int64_t)bt->seq, ids[i].series,
+			       (int64_t)bt->agent.pid, bt->t0, bt->t1,
+			       (int64_t)bt->dropped, (int64_t)bt->nfns};
+		row_i64(b, v, 7);
+	}
+	return copy_in(w, "stage_batches");
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+/* Marks items whose (agent, seq) the INSERT … RETURNING reported as new. */
+static void mark_new(PGresult *r, struct storage_merge_item *items,
+		     const int *staged, int *isnew, size_t n)
+{
+	for (int row = 0; row < PQntuples(r); row++) {
+		const char *hex = PQgetvalue(r, row, 0);
+		uint64_t seq = strtoull(PQgetvalue(r, row, 1), NULL, 10);
+		uint8_t id[WIRE_AGENT_ID_LEN];
+		if (strlen(hex) != 2 * WIRE_AGENT_ID_LEN)
+			continue;
+		for (int k = 0; k < WIRE_AGENT_ID_LEN; k++)
+			id[k] = (uint8_t)(hexval(hex[2 * k]) * 16 +
+					  hexval(hex[2 * k + 1]));
+		for (size_t i = 0; i < n; i++) {
+			if (staged[i] && items[i].batch->seq == seq &&
+			    memcmp(items[i].batch->agent.id, id, sizeof(id)) ==
+				    0) {
+				isnew[i] = 1;
+				break;
+			}
+		}
+	}
+}
+
+static int stage_dims(struct storage_writer *w, struct storage_merge_item *it,
+		      const struct batch_ids *ids, const int *isnew, size_t n)
+{
+	struct copybuf *b = &w->buf;
+	int rc;
+
+	copybuf_reset(b);
+	for (size_t i = 0; i < n; i++) {
+		const struct wire_batch *bt = it[i].batch;
+		if (!isnew[i])
+			continue;
+		copybuf_i64(b, ids[i].series);
+		copybuf_tab(b);
+		copybuf_text(b, bt->agent.host);
+		copybuf_tab(b);
+		copybuf_text(b, bt->agent.service);
+		copybuf_tab(b);
+		copybuf_text(b, wire_clock_name(bt->clock));
+		copybuf_tab(b);
+		copybuf_text(b, ids[i].labels);
+		copybuf_eol(b);
+	}
+	if ((rc = copy_in(w, "stage_series")) != 0)
+		return rc;
+
+	copybuf_reset(b);
+	for (size_t i = 0; i < n; i++) {
+		const struct wire_batch *bt = it[i].batch;
+		if (!isnew[i])
+			continue;
+		for (uint32_t k = 0; k < bt->nfns; k++) {
+			const struct wire_fn *f = &bt->fns[k];
+			copybuf_i64(b, ids[i].fn[k]);
+			copybuf_tab(b);
+			copybuf_text(b, f->name);
+			copybuf_tab(b);
+			copybuf_text(b, f->file);
+			copybuf_tab(b);
+			copybuf_i64(b, (int64_t)(f->line > INT32_MAX ? 0 : f->line));
+			copybuf_tab(b);
+			copybuf_text(b, f->module);
+			copybuf_eol(b);
+		}
+	}
+	if ((rc = copy_in(w, "stage_functions")) != 0)
+		return rc;
+
+	copybuf_reset(b);
+	for (size_t i = 0; i < n; i++) {
+		const struct wire_batch *bt = it[i].batch;
+		if (!isnew[i])
+			continue;
+		for (uint32_t k = 0; k < bt->nnodes; k++) {
+			const struct wire_node *nd = &bt->nodes[k];
+			int fi = idmap_find(ids[i].fnmap, bt->nfns, nd->fn);
+			copybuf_i64(b, ids[i].stack[k]);
+			copybuf_tab(b);
+			if (nd->parent == 0) {
+				copybuf_null(b);
+			} else {
+				int pi = idmap_find(ids[i].nodemap, bt->nnodes,
+						    nd->parent);
+				copybuf_i64(b, ids[i].stack[pi]);
+			}
+			copybuf_tab(b);
+			copybuf_i64(b, ids[i].fn[fi]);
+			copybuf_tab(b);
+			copybuf_i64(b, ids[i].depth[k]);
+			copybuf_eol(b);
+		}
+	}
+	return copy_in(w, "stage_stacks");
+}
+
+static int stage_facts(struct storage_writer *w, struct storage_merge_item *it,
+		       const struct batch_ids *ids, const int *isnew, size_t n,
+		       uint64_t *rows)
+{
+	struct copybuf *b = &w->buf;
+	int rc;
+
+	copybuf_reset(b);
+	for (size_t i = 0; i < n; i++) {
+		const struct wire_batch *bt = it[i].batch;
+		if (!isnew[i])
+			continue;
+		for (uint32_t k = 0; k < bt->nfstats; k++) {
+			const struct wire_fstat *s = &bt->fstats[k];
+			int fi = idmap_find(ids[i].fnmap, bt->nfns, s->fn);
+			int64_t v[] = {ids[i].bucket_s, ids[i].series,
+				       ids[i].fn[fi], (int64_t)s->ncalls,
+				       (int64_t)s->pcalls,
+				       (int64_t)s->tottime_ns,
+				       (int64_t)s->cumtime_ns};
+			row_i64(b, v, 7);
+			(*rows)++;
+		}
+	}
+	if ((rc = copy_in(w, "stage_fn")) != 0)
+		return rc;
+
+	copybuf_reset(b);
+	for (size_t i = 0; i < n; i++) {
+		const struct wire_batch *bt = it[i].batch;
+		if (!isnew[i])
+			continue;
+		for (uint32_t k = 0; k < bt->nedges; k++) {
+			const struct wire_edge *e = &bt->edges[k];
+			int ci = idmap_find(ids[i].fnmap, bt->nfns, e->caller);
+			int ce = idmap_find(ids[i].fnmap, bt->nfns, e->callee);
+			int64_t v[] = {ids[i].bucket_s, ids[i].series,
+				       ids[i].fn[ci], ids[i].fn[ce],
+				       (int64_t)e->ncalls, (int64_t)e->pcalls,
+				       (int64_t)e->tottime_ns,
+				       (int64_t)e->cumtime_ns};
+			row_i64(b, v, 8);
+			(*rows)++;
+		}
+	}
+	if ((rc = copy_in(w, "stage_edge")) != 0)
+		return rc;
+
+	copybuf_reset(b);
+	for (size_t i = 0; i < n; i++) {
+		const struct wire_batch *bt = it[i].batch;
+		if (!isnew[i])
+			continue;
+		for (uint32_t k = 0; k < bt->nnodes; k++) {
+			const struct wire_node *nd = &bt->nodes[k];
+			if (nd->ncalls == 0 && nd->self_ns == 0 &&
+			    nd->total_ns == 0)
+				continue; /* an ancestor sent only for its path */
+			int64_t v[] = {ids[i].bucket_s, ids[i].series,
+				       ids[i].stack[k], (int64_t)nd->ncalls,
+				       (int64_t)nd->self_ns,
+				       (int64_t)nd->total_ns};
+			row_i64(b, v, 6);
+			(*rows)++;
+		}
+	}
+	return copy_in(w, "stage_stack");
+}
+
+/* 1 if an earlier item in the group has the same (agent id, seq). */
+static int dup_in_group(struct storage_merge_item *items, size_t i)
+{
+	for (size_t j = 0; j < i; j++)
+		if (items[j].batch->seq == items[i].batch->seq &&
+		    memcmp(items[j].batch->agent.id, items[i].batch->agent.id,
+			   WIRE_AGENT_ID_LEN) == 0)
+			return 1;
+	return 0;
+}
+
+int storage_merge(struct storage_writer *w, struct storage_merge_item *items,
+		  size_t n, struct storage_merge_stats *stats)
+{
+	struct batch_ids *ids = calloc(n + 1, sizeof(*ids));
+	int *staged = calloc(n + 1, sizeof(int));
+	int *isnew = calloc(n + 1, sizeof(int));
+	uint64_t rows = 0, nnew = 0;
+	PGresult *r;
+	size_t i;
+	int rc = FP_ENOMEM;
+
+	if (ids == NULL || staged == NULL || isnew == NULL)
+		goto out_free;
+	for (i = 0; i < n; i++) {
+		staged[i] = !dup_in_group(items, i);
+		if ((rc = batch_ids_init(&ids[i], items[i].batch)) != 0)
+			goto out_ids;
+	}
+	if ((rc = exec_ok(w->conn, "BEGIN", "begin")) != 0)
+		goto out_ids;
+	if ((rc = stage_headers(w, items, ids, staged, n)) != 0)
+		goto err_rollback;
+	r = PQexec(w->conn,
+		   "INSERT INTO ingested_batches (agent_id, seq, series_id, "
+		   "pid, t0, t1, dropped, nfns) "
+		   "SELECT agent_id, seq, series_id, pid, "
+		   "to_timestamp(t0_ns / 1e9), to_timestamp(t1_ns / 1e9), "
+		   "dropped, nfns FROM stage_batches ORDER BY agent_id, seq "
+		   "ON CONFLICT DO NOTHING "
+		   "RETURNING encode(agent_id, 'hex'), seq");
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		rc = fail(w->conn, r, "insert ingested_batches");
+		goto err_rollback;
+	}
+	mark_new(r, items, staged, isnew, n);
+	PQclear(r);
+	for (i = 0; i < n; i++)
+		nnew += (uint64_t)isnew[i];
+	if (nnew > 0) {
+		if ((rc = stage_dims(w, items, ids, isnew, n)) != 0)
+			goto err_rollback;
+		if ((rc = stage_facts(w, items, ids, isnew, n, &rows)) != 0)
+			goto err_rollback;
+		if ((rc = exec_ok(w->conn, merge_sql, "merge")) != 0)
+			goto err_rollback;
+	}
+	if ((rc = exec_ok(w->conn, "COMMIT", "commit")) != 0)
+		goto out_ids; /* outcome unknown: the caller must not ack */
+	for (i = 0; i < n; i++)
+		items[i].dup = !isnew[i];
+	if (stats != NULL) {
+		stats->batches_new += nnew;
+		stats->batches_dup += n - nnew;
+		stats->rows += rows;
+	}
+	rc = 0;
+	goto out_ids;
+
+err_rollback:
+	if (PQstatus(w->conn) == CONNECTION_OK)
+		PQclear(PQexec(w->conn, "ROLLBACK"));
+out_ids:
+	for (i = 0; i < n; i++)
+		batch_ids_fini(&ids[i]);
+out_free:
+	free(ids);
+	free(staged);
+	free(isnew);
+	return rc;
+}

@@ -1,0 +1,29 @@
+/*
+ * The collector's reply to one batch, msgpack-encoded as a map:
+ * {"ok": bool, "seq": uint, "dup": bool, "code": int, "retry": bool,
+ *  "msg": str}. ok=true is an ack: the batch is committed (dup=true if it had
+ * been committed before). ok=false carries an FP_E* code and a reason; retry
+ * tells the agent whether resending the same batch later can succeed
+ * (database down: yes; malformed batch: no, drop it and count it).
+ */
+#ifndef WIRE_REPLY_H
+#define WIRE_REPLY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct wire_reply {
+	int ok;
+	int dup;
+	int retry;
+	int code;
+	uint64_t seq;
+	char msg[160];
+};
+
+/* *out is malloc'd, caller frees; nothing written on failure. */
+int wire_reply_encode(const struct wire_reply *r, void **out, size_t *len);
+/* Strict decode of a reply (limits: 1 KiB); unknown keys ignored. */
+int wire_reply_decode(const void *buf, size_t len, struct wire_reply *out);
+
+#endif
