@@ -28,7 +28,7 @@ function(fp_add_test)
 	if(NOT T_TIMEOUT)
 		set(T_TIMEOUT 120)
 	endif()
-	set_tests_properties(${T_NAME} PROPERTIES TIMEOUT ${T_TIMEOUT}
+	set_tests_properties(${T_NAME} PROPERTIES TIMEOUT ${T_TIMEOUT} SKIP_RETURN_CODE 77
 		LABELS "${T_LABELS}"
 		ENVIRONMENT "FP_BIN_DIR=${CMAKE_BINARY_DIR}/bin;FP_SOURCE_DIR=${CMAKE_SOURCE_DIR}")
 endfunction()

@@ -5,6 +5,8 @@
  * batch gets "unavailable, retry" (never an ack) and the connection is
  * retried with exponential backoff. A group PostgreSQL refuses is split and
  * retried batch by batch, so one bad batch cannot block the others.
+ * FLEETPROF_FAULT_EXIT_AFTER_COMMIT=N (tests only) exits after the Nth
+ * commit, before its replies: the crash exactly-once delivery must survive.
  */
 #include "collector.h"
 #include "fp/error.h"
@@ -16,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 void collector_writer_enqueue(struct collector *c, struct collector_ctx *x)
 {
@@ -59,6 +62,8 @@ static void reply_status(struct collector *c, struct collector_ctx *x,
 
 struct writer_state {
 	struct storage_writer *w;
+	long crash_after; /* test fault injection, 0 = off */
+	long commits;
 	int64_t next_connect; /* mono ns */
 	int64_t backoff;
 };
@@ -134,6 +139,13 @@ static void commit_group(struct collector *c, struct writer_state *ws,
 	if (rc == 0) {
 		atomic_fetch_add(&c->stats.commits, 1);
 		atomic_fetch_add(&c->stats.rows, st.rows);
+		if (ws->crash_after > 0 && ++ws->commits >= ws->crash_after) {
+			/* Committed, not acked: the agents must resend and the
+			 * ledger must turn the resends into duplicates. */
+			fp_err("fault injection: exiting after commit %ld",
+			       ws->commits);
+			_exit(9);
+		}
 	}
 	if (rc == FP_EDBDOWN) {
 		storage_writer_destroy(ws->w);
@@ -147,7 +159,8 @@ static void commit_group(struct collector *c, struct writer_state *ws,
 static void *writer_main(void *arg)
 {
 	struct collector *c = arg;
-	struct writer_state ws = {NULL, 0, 0};
+	struct writer_state ws = {NULL, 0, 0, 0, 0};
+	const char *fault = getenv("FLEETPROF_FAULT_EXIT_AFTER_COMMIT");
 	struct collector_ctx **xs = calloc((size_t)c->opt.max_group + 1,
 					   sizeof(*xs));
 
@@ -155,6 +168,8 @@ static void *writer_main(void *arg)
 		fp_err("writer: out of memory");
 		return NULL;
 	}
+	if (fault != NULL)
+		ws.crash_after = strtol(fault, NULL, 10);
 	/* Connect early so the first batch does not wait for it. */
 	ensure_connected(c, &ws);
 	pthread_mutex_lock(&c->lock);

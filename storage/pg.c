@@ -45,7 +45,7 @@ static void one_line(char *buf, size_t len, const char *msg)
 		return;
 	snprintf(buf, len, "%s", msg != NULL ? msg : "");
 	for (i = 0; buf[i] != '\0'; i++)
-		if (buf[i] == '\n')
+		if (buf[i] == '\n' || buf[i] == '\t')
 			buf[i] = ' ';
 	while (i > 0 && buf[i - 1] == ' ')
 		buf[--i] = '\0';

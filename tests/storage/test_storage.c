@@ -1,0 +1,241 @@
+/*
+ * Integration tests of storage/ against a real PostgreSQL (a fresh database
+ * per run): migrations are idempotent, a merge adds exactly what batches
+ * carry, (agent id, seq) is merged once whether repeated across transactions
+ * or inside one group, paths are interned with their parents, and strings
+ * that COPY must escape come back unchanged.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "fp/error.h"
+#include "fp_test.h"
+#include "storage/storage.h"
+#include "wire/batch.h"
+
+static char url[1024];
+static const int64_t T0 = INT64_C(1795514400) * 1000000000; /* :00 */
+
+static const struct wire_fn fns[] = {
+	{1, "main", "app.c", 10, "app"},
+	{2, "parse", "app.c", 20, "app"},
+	{3, "we\tird\\name\nline\r", "dir with space/ü.c", 30, ""},
+};
+static const struct wire_fstat fstats[] = {
+	{1, 1, 1, 100, 1000},
+	{2, 10, 10, 500, 900},
+	{3, 4, 2, 7, 8},
+};
+static const struct wire_edge edges[] = {
+	{1, 2, 10, 10, 500, 900},
+	{2, 3, 4, 2, 7, 8},
+};
+static const struct wire_node nodes[] = {
+	{1, 0, 1, 1, 100, 1000},
+	{2, 1, 2, 10, 500, 900},
+	{3, 2, 3, 4, 7, 8},
+};
+static const struct wire_label labels[] = {{"zone", "b"}, {"env", "prod"}};
+
+static void make_batch(struct wire_batch *b, const char *host, uint8_t agent,
+		       uint64_t seq, int64_t t0)
+{
+	memset(b, 0, sizeof(*b));
+	b->version = 1;
+	memset(b->agent.id, agent, sizeof(b->agent.id));
+	b->agent.host = host;
+	b->agent.service = "api";
+	b->agent.lang = "c";
+	b->agent.pid = 42;
+	b->agent.labels = labels;
+	b->agent.nlabels = 2;
+	b->seq = seq;
+	b->t0 = t0;
+	b->t1 = t0 + 10 * INT64_C(1000000000);
+	b->clock = WIRE_CLOCK_WALL;
+	b->fns = fns;
+	b->nfns = 3;
+	b->fstats = fstats;
+	b->nfstats = 3;
+	b->edges = edges;
+	b->nedges = 2;
+	b->nodes = nodes;
+	b->nnodes = 3;
+}
+
+static long long sql_ll(const char *sql)
+{
+	char *v = fp_test_sql(url, sql);
+	long long x;
+	assert_non_null(v);
+	x = strtoll(v, NULL, 10);
+	free(v);
+	return x;
+}
+
+static int setup(void **state)
+{
+	PGconn *c;
+	int built, applied = -1;
+	(void)state;
+	if (fp_test_db_create("storage", url, sizeof(url)) != 0)
+		return -1;
+	assert_int_equal(storage_connect(url, &c, NULL, 0), 0);
+	assert_int_equal(storage_migrate(c), 0);
+	assert_int_equal(storage_migrate(c), 0); /* idempotent */
+	built = storage_schema_version_built();
+	assert_true(built >= 1);
+	assert_int_equal(storage_schema_version_applied(c, &applied), 0);
+	assert_int_equal(applied, built);
+	PQfinish(c);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	fp_test_db_drop();
+	return 0;
+}
+
+static struct storage_writer *writer(void)
+{
+	PGconn *c;
+	struct storage_writer *w;
+	assert_int_equal(storage_connect(url, &c, NULL, 0), 0);
+	assert_int_equal(storage_writer_create(c, &w), 0);
+	return w;
+}
+
+static void test_merge_exactly_once(void **state)
+{
+	struct storage_writer *w = writer();
+	struct wire_batch a, b, c;
+	struct storage_merge_item items[3];
+	struct storage_merge_stats st = {0, 0, 0};
+	(void)state;
+
+	make_batch(&a, "web-1", 0xa1, 1, T0 + 5000000000);
+	items[0] = (struct storage_merge_item){&a, -1};
+	assert_int_equal(storage_merge(w, items, 1, &st), 0);
+	assert_int_equal(items[0].dup, 0);
+	assert_int_equal(sql_ll("SELECT sum(ncalls) FROM fn_stats"), 15);
+	assert_int_equal(st.rows, 3 + 2 + 3);
+
+	/* The same (agent, seq) again: acked as duplicate, nothing added. */
+	items[0] = (struct storage_merge_item){&a, -1};
+	assert_int_equal(storage_merge(w, items, 1, &st), 0);
+	assert_int_equal(items[0].dup, 1);
+	assert_int_equal(sql_ll("SELECT sum(ncalls) FROM fn_stats"), 15);
+
+	/* A group: new seq, the same seq again inside the group, another
+	 * agent on another host. Same bucket as a: rows add up. */
+	make_batch(&b, "web-1", 0xa1, 2, T0 + 15000000000);
+	make_batch(&c, "web-2", 0xb2, 1, T0 + 25000000000);
+	items[0] = (struct storage_merge_item){&b, -1};
+	items[1] = (struct storage_merge_item){&b, -1};
+	items[2] = (struct storage_merge_item){&c, -1};
+	assert_int_equal(storage_merge(w, items, 3, &st), 0);
+	assert_int_equal(items[0].dup, 0);
+	assert_int_equal(items[1].dup, 1);
+	assert_int_equal(items[2].dup, 0);
+	assert_int_equal(st.batches_new, 3);
+	assert_int_equal(st.batches_dup, 2);
+
+	assert_int_equal(sql_ll("SELECT count(*) FROM ingested_batches"), 3);
+	assert_int_equal(sql_ll("SELECT count(*) FROM series"), 2);
+	assert_int_equal(sql_ll("SELECT count(*) FROM functions"), 3);
+	assert_int_equal(sql_ll("SELECT count(DISTINCT bucket) FROM fn_stats"),
+			 1);
+	/* web-1: a + b in one row per function; web-2: c. */
+	assert_int_equal(sql_ll("SELECT count(*) FROM fn_stats"), 6);
+	assert_int_equal(sql_ll("SELECT sum(ncalls) FROM fn_stats s JOIN "
+				"functions f ON f.id = s.fn_id "
+				"WHERE f.name = 'parse'"),
+			 30);
+	assert_int_equal(sql_ll("SELECT sum(cumtime_ns) FROM fn_stats s JOIN "
+				"functions f ON f.id = s.fn_id JOIN series "
+				"se ON se.id = s.series_id WHERE f.name = "
+				"'main' AND se.host = 'web-1'"),
+			 2000);
+	assert_int_equal(sql_ll("SELECT sum(pcalls) FROM edge_stats"),
+			 3 * 12);
+	assert_int_equal(sql_ll("SELECT sum(total_ns) FROM stack_stats"),
+			 3 * 1908);
+	storage_writer_destroy(w);
+}
+
+static void test_paths_and_strings(void **state)
+{
+	char *v;
+	(void)state;
+	/* Depth-3 path main/parse/weird: parents resolve to real stacks. */
+	assert_int_equal(sql_ll("SELECT count(*) FROM stacks"), 3);
+	assert_int_equal(sql_ll("SELECT count(*) FROM stacks s JOIN stacks p "
+				"ON p.id = s.parent_id"),
+			 2);
+	assert_int_equal(sql_ll("SELECT max(depth) FROM stacks"), 3);
+	v = fp_test_sql(url, "SELECT name || '|' || file FROM functions "
+			     "WHERE line = 30");
+	assert_non_null(v);
+	assert_string_equal(v, "we\tird\\name\nline\r|dir with space/ü.c");
+	free(v);
+	v = fp_test_sql(url, "SELECT labels::text FROM series LIMIT 1");
+	assert_non_null(v);
+	assert_string_equal(v, "{\"env\": \"prod\", \"zone\": \"b\"}");
+	free(v);
+	v = fp_test_sql(url, "SELECT to_char(min(bucket) AT TIME ZONE 'UTC', "
+			     "'YYYY-MM-DD HH24:MI:SS') FROM fn_stats");
+	assert_string_equal(v, "2026-11-24 10:00:00");
+	free(v);
+}
+
+static void test_identities_stable(void **state)
+{
+	(void)state;
+	/* Persisted ids: a change here splits every stored series. */
+	assert_true(storage_function_id("main", "app.c", 10, "app") ==
+		    storage_function_id("main", "app.c", 10, "app"));
+	assert_true(storage_function_id("main", "app.c", 10, "app") !=
+		    storage_function_id("main", "app.c", 11, "app"));
+	assert_true(storage_function_id("ab", "c", 1, "") !=
+		    storage_function_id("a", "bc", 1, ""));
+	assert_true(storage_stack_id(0, 5) != storage_stack_id(5, 0));
+}
+
+static void test_db_down(void **state)
+{
+	PGconn *c = NULL;
+	char err[256];
+	int port = fp_test_free_port();
+	char bad[128];
+	(void)state;
+	snprintf(bad, sizeof(bad),
+		 "postgresql://nobody@127.0.0.1:%d/x?connect_timeout=2", port);
+	assert_int_equal(storage_connect(bad, &c, err, sizeof(err)),
+			 FP_EDBDOWN);
+	assert_null(c);
+	assert_non_null(strstr(err, "127.0.0.1"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_merge_exactly_once),
+		cmocka_unit_test(test_paths_and_strings),
+		cmocka_unit_test(test_identities_stable),
+		cmocka_unit_test(test_db_down),
+	};
+	if (getenv("FLEETPROF_TEST_DB") == NULL) {
+		printf("SKIP: test_storage needs FLEETPROF_TEST_DB\n");
+		return 77;
+	}
+	return cmocka_run_group_tests(tests, setup, teardown);
+}

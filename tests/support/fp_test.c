@@ -1,0 +1,232 @@
+/*
+ * Test helpers (see fp_test.h). Failures here are test failures: they
+ * print the reason and abort the test through cmocka's fail_msg.
+ */
+#include "fp_test.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libpq-fe.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+static char admin_url[512];
+static char db_name[128];
+
+static PGconn *connect_or_fail(const char *url)
+{
+	PGconn *c = PQconnectdb(url);
+	if (PQstatus(c) != CONNECTION_OK) {
+		fprintf(stderr, "cannot connect to %s: %s\n", url,
+			PQerrorMessage(c));
+		PQfinish(c);
+		fail_msg("database connection failed");
+	}
+	PQclear(PQexec(c, "SET client_min_messages = warning"));
+	return c;
+}
+
+static void exec_or_fail(PGconn *c, const char *sql)
+{
+	PGresult *r = PQexec(c, sql);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+		fprintf(stderr, "%s: %s\n", sql, PQresultErrorMessage(r));
+		PQclear(r);
+		fail_msg("SQL failed");
+	}
+	PQclear(r);
+}
+
+/* Replaces the database part of a URI (after the last '/'). */
+static void url_with_db(const char *base, const char *db, char *out,
+			size_t len)
+{
+	const char *slash = strrchr(base, '/');
+	const char *q = strchr(base, '?');
+	size_t prefix;
+	if (slash == NULL || slash < strstr(base, "//") + 2) {
+		snprintf(out, len, "%s/%s", base, db);
+		return;
+	}
+	prefix = (size_t)(slash - base) + 1;
+	snprintf(out, len, "%.*s%s%s", (int)prefix, base, db, q ? q : "");
+}
+
+int fp_test_db_create(const char *name, char *url, size_t len)
+{
+	const char *admin = getenv("FLEETPROF_TEST_DB");
+	char sql[256];
+	PGconn *c;
+
+	if (admin == NULL || admin[0] == '\0')
+		return -1;
+	snprintf(admin_url, sizeof(admin_url), "%s", admin);
+	snprintf(db_name, sizeof(db_name), "fp_test_%s_%d", name,
+		 (int)getpid());
+	c = connect_or_fail(admin_url);
+	snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s", db_name);
+	exec_or_fail(c, sql);
+	snprintf(sql, sizeof(sql), "CREATE DATABASE %s", db_name);
+	exec_or_fail(c, sql);
+	PQfinish(c);
+	url_with_db(admin_url, db_name, url, len);
+	return 0;
+}
+
+void fp_test_db_drop(void)
+{
+	char sql[256];
+	PGconn *c;
+	if (db_name[0] == '\0')
+		return;
+	c = connect_or_fail(admin_url);
+	snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)",
+		 db_name);
+	exec_or_fail(c, sql);
+	PQfinish(c);
+	db_name[0] = '\0';
+}
+
+const char *fp_test_bin(const char *name)
+{
+	static char path[8][1024];
+	static int next;
+	const char *dir = getenv("FP_BIN_DIR");
+	char *p = path[next++ % 8];
+	snprintf(p, 1024, "%s/%s", dir ? dir : "build/bin", name);
+	return p;
+}
+
+int fp_test_free_port(void)
+{
+	struct sockaddr_in sa;
+	socklen_t sl = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+	    getsockname(fd, (struct sockaddr *)&sa, &sl) != 0)
+		fail_msg("cannot find a free port: %s", strerror(errno));
+	port = ntohs(sa.sin_port);
+	close(fd);
+	return port;
+}
+
+pid_t fp_test_spawn(char *const argv[], char *const env[],
+		    const char *log_path)
+{
+	pid_t pid = fork();
+	if (pid < 0)
+		fail_msg("fork: %s", strerror(errno));
+	if (pid == 0) {
+		if (log_path != NULL) {
+			int fd = open(log_path,
+				      O_WRONLY | O_CREAT | O_APPEND, 0644);
+			if (fd >= 0) {
+				dup2(fd, 1);
+				dup2(fd, 2);
+				close(fd);
+			}
+		}
+		for (int i = 0; env != NULL && env[i] != NULL; i++)
+			putenv(env[i]);
+		execv(argv[0], argv);
+		fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	return pid;
+}
+
+int fp_test_wait(pid_t pid, int timeout_ms)
+{
+	int status;
+	for (int waited = 0;; waited += 10) {
+		pid_t r = waitpid(pid, &status, WNOHANG);
+		if (r == pid)
+			break;
+		if (r < 0)
+			return -1;
+		if (waited >= timeout_ms) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			return -1;
+		}
+		usleep(10000);
+	}
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	return 128 + WTERMSIG(status);
+}
+
+char *fp_test_run(const char *cmd, int *status)
+{
+	FILE *f = popen(cmd, "r");
+	size_t len = 0, cap = 4096;
+	char *buf = malloc(cap);
+	int st;
+	if (f == NULL || buf == NULL)
+		fail_msg("popen %s failed", cmd);
+	for (;;) {
+		size_t n;
+		if (len + 1024 > cap) {
+			cap *= 2;
+			buf = realloc(buf, cap);
+			if (buf == NULL)
+				fail_msg("out of memory");
+		}
+		n = fread(buf + len, 1, cap - len - 1, f);
+		if (n == 0)
+			break;
+		len += n;
+	}
+	buf[len] = '\0';
+	st = pclose(f);
+	*status = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+	return buf;
+}
+
+int fp_test_wait_port(int port, int timeout_ms)
+{
+	struct sockaddr_in sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sa.sin_port = htons((uint16_t)port);
+	for (int waited = 0; waited < timeout_ms; waited += 20) {
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+		int ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+		close(fd);
+		if (ok)
+			return 0;
+		usleep(20000);
+	}
+	return -1;
+}
+
+char *fp_test_sql(const char *url, const char *sql)
+{
+	PGconn *c = connect_or_fail(url);
+	PGresult *r = PQexec(c, sql);
+	char *out = NULL;
+	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0)
+		out = strdup(PQgetvalue(r, 0, 0));
+	else if (PQresultStatus(r) != PGRES_TUPLES_OK)
+		fprintf(stderr, "%s: %s\n", sql, PQresultErrorMessage(r));
+	PQclear(r);
+	PQfinish(c);
+	return out;
+}
