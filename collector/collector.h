@@ -19,9 +19,9 @@
 struct collector_options {
 	const char *listen;   /* nng URL(s), comma-separated */
 	const char *conninfo; /* libpq conninfo or URI ("" = PG* env) */
-	int contexts;         /* concurrent requests in flight */
-	int commit_ms;        /* group commit: wait this long for more */
-	int max_group;        /* batches per transaction */
+	int contexts;	      /* concurrent requests in flight */
+	int commit_ms;	      /* group commit: wait this long for more */
+	int max_group;	      /* batches per transaction */
 	struct wire_limits limits;
 };
 

@@ -119,8 +119,9 @@ int main(int argc, char **argv)
 		} else if (strcmp(a, "--log-level") == 0) {
 			int l = fp_log_parse_level(val);
 			if (l < 0) {
-				fprintf(stderr, "fleetprof-collector: error: "
-						"bad --log-level '%s'\n",
+				fprintf(stderr,
+					"fleetprof-collector: error: "
+					"bad --log-level '%s'\n",
 					val);
 				return 2;
 			}

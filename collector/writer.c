@@ -34,8 +34,8 @@ void collector_writer_enqueue(struct collector *c, struct collector_ctx *x)
 	pthread_mutex_unlock(&c->lock);
 }
 
-static void reply_status(struct collector *c, struct collector_ctx *x,
-			 int rc, int dup)
+static void reply_status(struct collector *c, struct collector_ctx *x, int rc,
+			 int dup)
 {
 	struct wire_reply r;
 	memset(&r, 0, sizeof(r));
@@ -45,6 +45,10 @@ static void reply_status(struct collector *c, struct collector_ctx *x,
 		r.dup = dup;
 		atomic_fetch_add(dup ? &c->stats.duplicates : &c->stats.acked,
 				 1);
+		if (dup)
+			fp_info("duplicate batch seq %llu from %s: already "
+				"committed, acked again",
+				(unsigned long long)r.seq, x->peer);
 	} else if (rc == FP_EDBDOWN || rc == FP_ENOMEM) {
 		r.code = FP_EDBDOWN;
 		r.retry = 1;
@@ -92,8 +96,8 @@ static int ensure_connected(struct collector *c, struct writer_state *ws)
 		if (ws->backoff == 0)
 			fp_err("database unavailable: %s",
 			       rc == FP_EDBDOWN ? err : fp_strerror(rc));
-		ws->backoff = ws->backoff ? ws->backoff * 2
-					  : 100 * FP_NS_PER_MS;
+		ws->backoff =
+			ws->backoff ? ws->backoff * 2 : 100 * FP_NS_PER_MS;
 		if (ws->backoff > 5 * FP_NS_PER_SEC)
 			ws->backoff = 5 * FP_NS_PER_SEC;
 		ws->next_connect = fp_mono_ns() + ws->backoff;
@@ -161,8 +165,8 @@ static void *writer_main(void *arg)
 	struct collector *c = arg;
 	struct writer_state ws = {NULL, 0, 0, 0, 0};
 	const char *fault = getenv("FLEETPROF_FAULT_EXIT_AFTER_COMMIT");
-	struct collector_ctx **xs = calloc((size_t)c->opt.max_group + 1,
-					   sizeof(*xs));
+	struct collector_ctx **xs =
+		calloc((size_t)c->opt.max_group + 1, sizeof(*xs));
 
 	if (xs == NULL) {
 		fp_err("writer: out of memory");
@@ -183,8 +187,9 @@ static void *writer_main(void *arg)
 		if (c->qlen < c->opt.max_group && c->opt.commit_ms > 0 &&
 		    !c->stopping) {
 			struct timespec ts;
-			int64_t until = fp_wall_ns() +
-					(int64_t)c->opt.commit_ms * FP_NS_PER_MS;
+			int64_t until =
+				fp_wall_ns() +
+				(int64_t)c->opt.commit_ms * FP_NS_PER_MS;
 			ts.tv_sec = (time_t)(until / FP_NS_PER_SEC);
 			ts.tv_nsec = (long)(until % FP_NS_PER_SEC);
 			while (c->qlen < c->opt.max_group && !c->stopping &&

@@ -9,8 +9,8 @@ const char *fp_strerror(int err)
 	switch (err) {
 	case FP_OK:
 		return "success";
-#define FP_ERR_TEXT(name, num, msg)                                            \
-	case FP_E##name:                                                       \
+#define FP_ERR_TEXT(name, num, msg) \
+	case FP_E##name:            \
 		return msg;
 		FP_ERRNO_MAP(FP_ERR_TEXT)
 #undef FP_ERR_TEXT
@@ -24,8 +24,8 @@ const char *fp_errname(int err)
 	switch (err) {
 	case FP_OK:
 		return "FP_OK";
-#define FP_ERR_NAME(name, num, msg)                                            \
-	case FP_E##name:                                                       \
+#define FP_ERR_NAME(name, num, msg) \
+	case FP_E##name:            \
 		return "FP_E" #name;
 		FP_ERRNO_MAP(FP_ERR_NAME)
 #undef FP_ERR_NAME

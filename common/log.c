@@ -34,9 +34,9 @@ int fp_log_parse_level(const char *s)
 		const char *name;
 		int level;
 	} names[] = {
-		{"err", FP_LOG_ERR},       {"error", FP_LOG_ERR},
+		{"err", FP_LOG_ERR},	     {"error", FP_LOG_ERR},
 		{"warning", FP_LOG_WARNING}, {"warn", FP_LOG_WARNING},
-		{"notice", FP_LOG_NOTICE}, {"info", FP_LOG_INFO},
+		{"notice", FP_LOG_NOTICE},   {"info", FP_LOG_INFO},
 		{"debug", FP_LOG_DEBUG},
 	};
 	if (s == NULL)

@@ -125,8 +125,8 @@ static int parse_rfc3339(const char *s, int64_t *out_ns)
 	int64_t frac = 0, t;
 
 	memset(&tm, 0, sizeof(tm));
-	if (!(s = digits(s, 4, &y)) || *s++ != '-' || !(s = digits(s, 2, &mo)) ||
-	    *s++ != '-' || !(s = digits(s, 2, &d)))
+	if (!(s = digits(s, 4, &y)) || *s++ != '-' ||
+	    !(s = digits(s, 2, &mo)) || *s++ != '-' || !(s = digits(s, 2, &d)))
 		return FP_ESYNTAX;
 	if (*s == 'T' || *s == 't' || *s == ' ') {
 		s++;
@@ -207,7 +207,8 @@ int fp_parse_time(const char *s, int64_t now_ns, int64_t *out_ns)
 void fp_format_time(int64_t ns, char *buf, size_t len)
 {
 	time_t t = (time_t)(ns >= 0 ? ns / FP_NS_PER_SEC
-				    : -((-ns + FP_NS_PER_SEC - 1) / FP_NS_PER_SEC));
+				    : -((-ns + FP_NS_PER_SEC - 1) /
+					FP_NS_PER_SEC));
 	struct tm tm;
 	gmtime_r(&t, &tm);
 	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);

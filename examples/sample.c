@@ -108,8 +108,7 @@ int main(int argc, char **argv)
 			fibn = arg_long(argv[++i], "--fib");
 		} else if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc) {
 			seconds = (double)arg_long(argv[++i], "--seconds");
-		} else if (strcmp(argv[i], "--sleep-ms") == 0 &&
-			   i + 1 < argc) {
+		} else if (strcmp(argv[i], "--sleep-ms") == 0 && i + 1 < argc) {
 			sleep_ms = arg_long(argv[++i], "--sleep-ms");
 		} else {
 			fprintf(stderr,
@@ -123,8 +122,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "fleetprof-sample: fp_init: %s\n",
 			fp_strerror(rc));
 	start = now_s();
-	for (long i = 0; runs > 0 ? i < runs : now_s() - start < seconds;
-	     i++) {
+	for (long i = 0; runs > 0 ? i < runs : now_s() - start < seconds; i++) {
 		if (strcmp(workload, "fib") == 0)
 			run_fib((int)fibn);
 		else

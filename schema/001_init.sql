@@ -19,7 +19,8 @@ CREATE TABLE series (
 	labels     jsonb NOT NULL DEFAULT '{}',
 	first_seen timestamptz NOT NULL DEFAULT now()
 );
-CREATE INDEX series_host_idx ON series (host);
+-- text_pattern_ops: host globs become LIKE 'web-%' and can use the index.
+CREATE INDEX series_host_idx ON series (host text_pattern_ops);
 CREATE INDEX series_service_idx ON series (service);
 
 CREATE TABLE functions (

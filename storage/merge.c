@@ -95,10 +95,9 @@ static int fail(PGconn *c, PGresult *r, const char *what)
 {
 	const char *st = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
 	int down = PQstatus(c) != CONNECTION_OK;
-	if (st != NULL && (strncmp(st, "08", 2) == 0 ||
-			   strncmp(st, "40", 2) == 0 ||
-			   strncmp(st, "53", 2) == 0 ||
-			   strncmp(st, "57", 2) == 0))
+	if (st != NULL &&
+	    (strncmp(st, "08", 2) == 0 || strncmp(st, "40", 2) == 0 ||
+	     strncmp(st, "53", 2) == 0 || strncmp(st, "57", 2) == 0))
 		down = 1;
 	fp_err("storage: %s: %s", what,
 	       r ? PQresultErrorMessage(r) : PQerrorMessage(c));
@@ -221,7 +220,7 @@ struct batch_ids {
 	int64_t series;
 	int64_t bucket_s;
 	char *labels;
-	int64_t *fn;    /* by index into fns */
+	int64_t *fn; /* by index into fns */
 	struct idmap *fnmap;
 	int64_t *stack; /* by index into nodes */
 	int32_t *depth;
@@ -268,6 +267,15 @@ static int batch_ids_init(struct batch_ids *ids, const struct wire_batch *b)
 		ids->fnmap[i].idx = i;
 	}
 	qsort(ids->fnmap, b->nfns, sizeof(*ids->fnmap), idmap_cmp);
+	/* Every reference must resolve (the decoder checks this; batches built
+	 * by importers and tests are checked here too). */
+	for (uint32_t i = 0; i < b->nfstats; i++)
+		if (idmap_find(ids->fnmap, b->nfns, b->fstats[i].fn) < 0)
+			goto err_range;
+	for (uint32_t i = 0; i < b->nedges; i++)
+		if (idmap_find(ids->fnmap, b->nfns, b->edges[i].caller) < 0 ||
+		    idmap_find(ids->fnmap, b->nfns, b->edges[i].callee) < 0)
+			goto err_range;
 	for (uint32_t i = 0; i < b->nnodes; i++) {
 		ids->nodemap[i].id = b->nodes[i].node;
 		ids->nodemap[i].idx = i;
@@ -279,11 +287,11 @@ static int batch_ids_init(struct batch_ids *ids, const struct wire_batch *b)
 		int64_t parent = 0;
 		int32_t depth = 1;
 		int fi = idmap_find(ids->fnmap, b->nfns, nd->fn);
-		int pi = nd->parent == 0
-				 ? -1
-				 : idmap_find(ids->nodemap, b->nnodes,
-					      nd->parent);
-		if (fi < 0 || (nd->parent != 0 && (pi < 0 || (uint32_t)pi >= i))) {
+		int pi = nd->parent == 0 ? -1
+					 : idmap_find(ids->nodemap, b->nnodes,
+						      nd->parent);
+		if (fi < 0 ||
+		    (nd->parent != 0 && (pi < 0 || (uint32_t)pi >= i))) {
 			batch_ids_fini(ids);
 			return FP_ERANGE;
 		}
@@ -295,6 +303,10 @@ static int batch_ids_init(struct batch_ids *ids, const struct wire_batch *b)
 		ids->depth[i] = depth;
 	}
 	return 0;
+
+err_range:
+	batch_ids_fini(ids);
+	return FP_ERANGE;
 }
 
 static void put_sep(struct copybuf *b, int first)
@@ -315,7 +327,8 @@ static void row_i64(struct copybuf *b, const int64_t *v, int n)
 
 static int stage_headers(struct storage_writer *w,
 			 struct storage_merge_item *items,
-			 const struct batch_ids *ids, const int *staged, size_t n)
+			 const struct batch_ids *ids, const int *staged,
+			 size_t n)
 {
 	struct copybuf *b = &w->buf;
 	copybuf_reset(b);
@@ -325,9 +338,10 @@ static int stage_headers(struct storage_writer *w,
 			continue;
 		copybuf_bytea(b, bt->agent.id, WIRE_AGENT_ID_LEN);
 		copybuf_tab(b);
-		int64_t v[] = {(int64_t)bt->seq, ids[i].series,
-			       (int64_t)bt->agent.pid, bt->t0, bt->t1,
-			       (int64_t)bt->dropped, (int64_t)bt->nfns};
+		int64_t v[] = {
+			(int64_t)bt->seq, ids[i].series, (int64_t)bt->agent.pid,
+			bt->t0,		  bt->t1,	 (int64_t)bt->dropped,
+			(int64_t)bt->nfns};
 		row_i64(b, v, 7);
 	}
 	return copy_in(w, "stage_batches");
@@ -404,7 +418,9 @@ static int stage_dims(struct storage_writer *w, struct storage_merge_item *it,
 			copybuf_tab(b);
 			copybuf_text(b, f->file);
 			copybuf_tab(b);
-			copybuf_i64(b, (int64_t)(f->line > INT32_MAX ? 0 : f->line));
+			copybuf_i64(
+				b,
+				(int64_t)(f->line > INT32_MAX ? 0 : f->line));
 			copybuf_tab(b);
 			copybuf_text(b, f->module);
 			copybuf_eol(b);
@@ -455,11 +471,11 @@ static int stage_facts(struct storage_writer *w, struct storage_merge_item *it,
 		for (uint32_t k = 0; k < bt->nfstats; k++) {
 			const struct wire_fstat *s = &bt->fstats[k];
 			int fi = idmap_find(ids[i].fnmap, bt->nfns, s->fn);
-			int64_t v[] = {ids[i].bucket_s, ids[i].series,
-				       ids[i].fn[fi], (int64_t)s->ncalls,
-				       (int64_t)s->pcalls,
-				       (int64_t)s->tottime_ns,
-				       (int64_t)s->cumtime_ns};
+			int64_t v[] = {
+				ids[i].bucket_s,       ids[i].series,
+				ids[i].fn[fi],	       (int64_t)s->ncalls,
+				(int64_t)s->pcalls,    (int64_t)s->tottime_ns,
+				(int64_t)s->cumtime_ns};
 			row_i64(b, v, 7);
 			(*rows)++;
 		}
@@ -476,11 +492,11 @@ static int stage_facts(struct storage_writer *w, struct storage_merge_item *it,
 			const struct wire_edge *e = &bt->edges[k];
 			int ci = idmap_find(ids[i].fnmap, bt->nfns, e->caller);
 			int ce = idmap_find(ids[i].fnmap, bt->nfns, e->callee);
-			int64_t v[] = {ids[i].bucket_s, ids[i].series,
-				       ids[i].fn[ci], ids[i].fn[ce],
-				       (int64_t)e->ncalls, (int64_t)e->pcalls,
-				       (int64_t)e->tottime_ns,
-				       (int64_t)e->cumtime_ns};
+			int64_t v[] = {
+				ids[i].bucket_s,	ids[i].series,
+				ids[i].fn[ci],		ids[i].fn[ce],
+				(int64_t)e->ncalls,	(int64_t)e->pcalls,
+				(int64_t)e->tottime_ns, (int64_t)e->cumtime_ns};
 			row_i64(b, v, 8);
 			(*rows)++;
 		}
@@ -497,11 +513,12 @@ static int stage_facts(struct storage_writer *w, struct storage_merge_item *it,
 			const struct wire_node *nd = &bt->nodes[k];
 			if (nd->ncalls == 0 && nd->self_ns == 0 &&
 			    nd->total_ns == 0)
-				continue; /* an ancestor sent only for its path */
-			int64_t v[] = {ids[i].bucket_s, ids[i].series,
-				       ids[i].stack[k], (int64_t)nd->ncalls,
-				       (int64_t)nd->self_ns,
-				       (int64_t)nd->total_ns};
+				continue; /* an ancestor sent only for its path
+					   */
+			int64_t v[] = {
+				ids[i].bucket_s,      ids[i].series,
+				ids[i].stack[k],      (int64_t)nd->ncalls,
+				(int64_t)nd->self_ns, (int64_t)nd->total_ns};
 			row_i64(b, v, 6);
 			(*rows)++;
 		}

@@ -173,7 +173,8 @@ static int apply_one(PGconn *c, const struct fp_embedded *e, int version)
 	if ((rc = exec_cmd(c, "BEGIN")) != 0)
 		return rc;
 	snprintf(vbuf, sizeof(vbuf), "%d", version);
-	if ((rc = exec_cmd(c, "SELECT pg_advisory_xact_lock(" MIGRATE_LOCK_KEY ")")) != 0)
+	if ((rc = exec_cmd(c, "SELECT pg_advisory_xact_lock(" MIGRATE_LOCK_KEY
+			      ")")) != 0)
 		goto err_rollback;
 	r = PQexecParams(c,
 			 "SELECT 1 FROM schema_migrations WHERE version = $1",
@@ -224,8 +225,8 @@ int storage_migrate(PGconn *conn)
 		return rc;
 	/* Apply in version order whatever the embedding order was. */
 	for (int v = 1; v <= built; v++) {
-		for (const struct fp_embedded *e = storage_schema_files; e->name;
-		     e++) {
+		for (const struct fp_embedded *e = storage_schema_files;
+		     e->name; e++) {
 			if (migration_version(e->name) != v)
 				continue;
 			if ((rc = apply_one(conn, e, v)) != 0)

@@ -45,7 +45,7 @@ static struct {
 	uint64_t seq;
 	int64_t window_start;
 	uint64_t dropped_pending; /* batches lost, not yet reported */
-	struct qitem *queue;      /* ring of cfg.queue_batches */
+	struct qitem *queue;	  /* ring of cfg.queue_batches */
 	uint32_t qhead, qlen;
 	uint64_t qbytes;
 	uint64_t sent, dropped_total;
@@ -372,8 +372,8 @@ static void *flush_thread(void *arg)
 
 	/* Final flush, then deliver within the exit timeout. */
 	flush_once();
-	int64_t deadline = fp_mono_ns() +
-			   (int64_t)G.cfg.exit_timeout_ms * FP_NS_PER_MS;
+	int64_t deadline =
+		fp_mono_ns() + (int64_t)G.cfg.exit_timeout_ms * FP_NS_PER_MS;
 	for (;;) {
 		int64_t left = (deadline - fp_mono_ns()) / FP_NS_PER_MS;
 		pthread_mutex_lock(&G.lock);

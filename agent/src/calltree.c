@@ -113,8 +113,7 @@ static uint32_t node_new(struct ct_tree *t, uint32_t parent, const void *key)
 	return i;
 }
 
-static uint32_t find_or_add(struct ct_tree *t, uint32_t parent,
-			    const void *key)
+static uint32_t find_or_add(struct ct_tree *t, uint32_t parent, const void *key)
 {
 	uint32_t s = slot_hash(parent, key) & t->table_mask, idx;
 
@@ -195,7 +194,7 @@ void ct_exit(struct ct_tree *t, uint64_t now)
 	STORE(nd->ncalls, LOAD(nd->ncalls) + 1);
 	STORE(nd->total_ns, LOAD(nd->total_ns) + elapsed);
 	STORE(nd->self_ns,
-	      LOAD(nd->self_ns) + (elapsed > f->child_ns ? elapsed - f->child_ns
-						      : 0));
+	      LOAD(nd->self_ns) +
+		      (elapsed > f->child_ns ? elapsed - f->child_ns : 0));
 	t->stack[t->depth].child_ns += elapsed;
 }

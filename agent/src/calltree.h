@@ -28,11 +28,11 @@ struct ct_node {
 	uint64_t sent_self_ns;
 	uint64_t sent_total_ns;
 	uint32_t batch_id; /* id in the batch being built, 0 = not in it */
-	uint8_t flags;     /* CT_F_* (flusher-only) */
+	uint8_t flags;	   /* CT_F_* (flusher-only) */
 };
 
-#define CT_F_KNOWN 1     /* prim flags computed */
-#define CT_F_PRIM_FN 2   /* no ancestor calls the same function */
+#define CT_F_KNOWN 1	 /* prim flags computed */
+#define CT_F_PRIM_FN 2	 /* no ancestor calls the same function */
 #define CT_F_PRIM_EDGE 4 /* no ancestor is the same caller->callee edge */
 
 struct ct_frame {
@@ -54,7 +54,7 @@ struct ct_tree {
 	struct ct_frame *stack;
 	uint32_t depth;
 	uint32_t max_depth;
-	uint32_t skipped; /* enters ignored (depth limit), awaiting exits */
+	uint32_t skipped;   /* enters ignored (depth limit), awaiting exits */
 	uint32_t truncated; /* node index of [truncated], 0 until needed */
 
 	_Atomic uint64_t events_dropped;

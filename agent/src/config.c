@@ -122,14 +122,14 @@ int agent_config_load(const struct fp_config *user, struct agent_config *cfg,
 				       600000);
 	cfg->request_timeout_ms =
 		(int)env_i64("FLEETPROF_REQUEST_TIMEOUT_MS", 2000, 50, 600000);
-	cfg->max_nodes = (uint32_t)env_i64("FLEETPROF_MAX_NODES", 65536, 16,
-					   1 << 24);
+	cfg->max_nodes =
+		(uint32_t)env_i64("FLEETPROF_MAX_NODES", 65536, 16, 1 << 24);
 	cfg->max_depth =
 		(uint32_t)env_i64("FLEETPROF_MAX_DEPTH", 512, 4, 65536);
 	cfg->queue_batches =
 		(uint32_t)env_i64("FLEETPROF_QUEUE_BATCHES", 64, 1, 100000);
-	cfg->queue_bytes = (uint64_t)env_i64("FLEETPROF_QUEUE_BYTES",
-					     64 << 20, 4096, INT64_C(1) << 40);
+	cfg->queue_bytes = (uint64_t)env_i64("FLEETPROF_QUEUE_BYTES", 64 << 20,
+					     4096, INT64_C(1) << 40);
 
 	memset(id, 0, sizeof(*id));
 	v = pick(user->host, "FLEETPROF_HOST");

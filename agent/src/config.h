@@ -16,8 +16,8 @@ struct agent_config {
 	int64_t interval_ns;
 	int exit_timeout_ms;
 	int request_timeout_ms;
-	uint32_t max_nodes;     /* per thread */
-	uint32_t max_depth;     /* per thread */
+	uint32_t max_nodes;	/* per thread */
+	uint32_t max_depth;	/* per thread */
 	uint32_t queue_batches; /* unacked batches kept */
 	uint64_t queue_bytes;
 };

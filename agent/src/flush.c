@@ -70,11 +70,11 @@ static uint32_t fn_id(struct builder *b, const void *key)
 	uint32_t cap = b->capfns;
 	if (id != 0)
 		return id;
-	if (grow((void **)&b->fns, &b->capfns, b->nfns + 1,
-		 sizeof(*b->fns)) != 0)
+	if (grow((void **)&b->fns, &b->capfns, b->nfns + 1, sizeof(*b->fns)) !=
+	    0)
 		return 0;
-	if (grow((void **)&b->fstats, &cap, b->nfns + 1,
-		 sizeof(*b->fstats)) != 0)
+	if (grow((void **)&b->fstats, &cap, b->nfns + 1, sizeof(*b->fstats)) !=
+	    0)
 		return 0;
 	id = b->nfns + 1;
 	if (ptrmap_put(&b->fnmap, (uint64_t)(uintptr_t)key, id) != 0)
@@ -127,8 +127,8 @@ static int add_edge(struct builder *b, uint32_t caller, uint32_t callee,
 		idx = ++b->nedges;
 		if (ptrmap_put(&b->edgemap, key, idx) != 0)
 			return FP_ENOMEM;
-		b->edges[idx - 1] = (struct wire_edge){.caller = caller,
-						       .callee = callee};
+		b->edges[idx - 1] =
+			(struct wire_edge){.caller = caller, .callee = callee};
 	}
 	e = &b->edges[idx - 1];
 	e->ncalls += d->ncalls;
@@ -176,8 +176,9 @@ static int add_tree(struct builder *b, struct ct_tree *t, uint32_t n,
 			return FP_ENOMEM;
 		b->nodes[b->nnodes++] = (struct wire_node){
 			.node = nd->batch_id,
-			.parent = nd->parent ? ct_node_at(t, nd->parent)->batch_id
-					     : 0,
+			.parent = nd->parent
+					  ? ct_node_at(t, nd->parent)->batch_id
+					  : 0,
 			.fn = fid,
 			.ncalls = d->ncalls,
 			.self_ns = d->self_ns,
@@ -220,9 +221,8 @@ static void finish_tree(struct ct_tree *t, uint32_t n,
 }
 
 int agent_flush_build(struct ct_tree *const *trees, size_t n,
-		      const struct agent_identity *id, uint64_t seq,
-		      int64_t t0, int64_t t1, uint64_t dropped, void **msg,
-		      size_t *len)
+		      const struct agent_identity *id, uint64_t seq, int64_t t0,
+		      int64_t t1, uint64_t dropped, void **msg, size_t *len)
 {
 	struct builder b;
 	struct delta **deltas = calloc(n + 1, sizeof(*deltas));
@@ -237,8 +237,8 @@ int agent_flush_build(struct ct_tree *const *trees, size_t n,
 		goto out;
 	for (done = 0; done < n; done++) {
 		struct ct_tree *t = trees[done];
-		counts[done] = atomic_load_explicit(&t->count,
-						    memory_order_acquire);
+		counts[done] =
+			atomic_load_explicit(&t->count, memory_order_acquire);
 		evdrop[done] = LOAD(t->events_dropped) - t->sent_events_dropped;
 		dropped += evdrop[done];
 		deltas[done] = calloc(counts[done], sizeof(struct delta));

@@ -25,7 +25,7 @@ struct agent_identity {
 	uint32_t nlabels;
 	char *labels_storage; /* owns the label strings */
 	const char *token;    /* NULL if none */
-	int clock;            /* enum wire_clock */
+	int clock;	      /* enum wire_clock */
 };
 
 /*
@@ -35,8 +35,7 @@ struct agent_identity {
  * failure (FP_ENOMEM) nothing is advanced: the next flush sends it all.
  */
 int agent_flush_build(struct ct_tree *const *trees, size_t n,
-		      const struct agent_identity *id, uint64_t seq,
-		      int64_t t0, int64_t t1, uint64_t dropped, void **msg,
-		      size_t *len);
+		      const struct agent_identity *id, uint64_t seq, int64_t t0,
+		      int64_t t1, uint64_t dropped, void **msg, size_t *len);
 
 #endif

@@ -32,7 +32,8 @@ int agent_transport_create(const char *urls, struct agent_transport **out)
 		return FP_ENNG;
 	}
 	/* We resend ourselves on timeout; keep nng from doing it too. */
-	nng_socket_set_ms(t->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
+	nng_socket_set_ms(t->sock, NNG_OPT_REQ_RESENDTIME,
+			  NNG_DURATION_INFINITE);
 	nng_socket_set_ms(t->sock, NNG_OPT_RECONNMINT, 50);
 	nng_socket_set_ms(t->sock, NNG_OPT_RECONNMAXT, 2000);
 	nng_socket_set_size(t->sock, NNG_OPT_RECVMAXSZ, 64 * 1024);

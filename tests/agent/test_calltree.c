@@ -38,8 +38,8 @@ static struct wire_batch *flush(struct ct_tree *t)
 	size_t len = 0;
 	struct wire_error err;
 
-	assert_int_equal(agent_flush_build(trees, 1, &ident, ++seq, 1000,
-					   2000, 0, &msg, &len),
+	assert_int_equal(agent_flush_build(trees, 1, &ident, ++seq, 1000, 2000,
+					   0, &msg, &len),
 			 0);
 	if (msg == NULL)
 		return NULL;
@@ -112,9 +112,9 @@ static void test_mutual_recursion(void **state)
 	ct_enter(t, &s_a, 10);
 	ct_enter(t, &s_b, 20);
 	ct_enter(t, &s_a, 30);
-	ct_exit(t, 40); /* inner a: total 10, self 10 */
-	ct_exit(t, 50); /* b: total 30, self 20 */
-	ct_exit(t, 60); /* outer a: total 50, self 20 */
+	ct_exit(t, 40);	 /* inner a: total 10, self 10 */
+	ct_exit(t, 50);	 /* b: total 30, self 20 */
+	ct_exit(t, 60);	 /* outer a: total 50, self 20 */
 	ct_exit(t, 100); /* main: total 100, self 50 */
 
 	b = flush(t);

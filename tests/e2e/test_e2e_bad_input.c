@@ -53,9 +53,9 @@ static int request(const void *body, size_t len, struct wire_reply *r)
 	}
 	rc = nng_recvmsg(s, &m, 0);
 	if (rc == 0) {
-		assert_int_equal(wire_reply_decode(nng_msg_body(m),
-						   nng_msg_len(m), r),
-				 0);
+		assert_int_equal(
+			wire_reply_decode(nng_msg_body(m), nng_msg_len(m), r),
+			0);
 		nng_msg_free(m);
 	}
 	nng_close(s);
@@ -183,8 +183,12 @@ static void test_database_down_is_not_acked(void **state)
 	void *msg;
 	size_t len;
 	int status;
-	char *argv[] = {(char *)fp_test_bin("fleetprof-collector"), "--listen",
-			listen_url, "--db", NULL, NULL};
+	char *argv[] = {(char *)fp_test_bin("fleetprof-collector"),
+			"--listen",
+			listen_url,
+			"--db",
+			NULL,
+			NULL};
 	char dead[128];
 	(void)state;
 
@@ -213,8 +217,14 @@ static int setup(void **state)
 	char cmd[2048];
 	char *out;
 	int st;
-	char *argv[] = {(char *)fp_test_bin("fleetprof-collector"), "--listen",
-			listen_url, "--db", url, "--max-msg", "65536", NULL};
+	char *argv[] = {(char *)fp_test_bin("fleetprof-collector"),
+			"--listen",
+			listen_url,
+			"--db",
+			url,
+			"--max-msg",
+			"65536",
+			NULL};
 	(void)state;
 	if (fp_test_db_create("badinput", url, sizeof(url)) != 0)
 		return -1;

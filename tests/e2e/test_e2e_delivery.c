@@ -34,7 +34,13 @@ static pid_t start_collector(const char *fault)
 	char fault_env[64];
 	char *env[] = {fault_env, NULL};
 	char *argv[] = {(char *)fp_test_bin("fleetprof-collector"),
-			"--listen", listen_url, "--db", url, NULL};
+			"--listen",
+			listen_url,
+			"--db",
+			url,
+			"--log-level",
+			"info",
+			NULL};
 	int port = 0;
 	pid_t pid;
 
@@ -72,8 +78,7 @@ static json_t *find_fn(json_t *arr, const char *name)
 {
 	size_t i;
 	json_t *row;
-	json_array_foreach(arr, i, row)
-	{
+	json_array_foreach (arr, i, row) {
 		if (strcmp(json_string_value(json_object_get(row, "function")),
 			   name) == 0)
 			return row;
@@ -86,9 +91,16 @@ static void test_exactly_once_across_collector_crashes(void **state)
 {
 	char *agent_env[NPROC][8];
 	char envbuf[NPROC][8][128];
-	char *argv[] = {(char *)fp_test_bin("fleetprof-sample"), "--workload",
-			"fib", "--runs", "40", "--fib", "20", "--sleep-ms",
-			"60", NULL};
+	char *argv[] = {(char *)fp_test_bin("fleetprof-sample"),
+			"--workload",
+			"fib",
+			"--runs",
+			"40",
+			"--fib",
+			"20",
+			"--sleep-ms",
+			"60",
+			NULL};
 	pid_t agents[NPROC], coll;
 	int port = fp_test_free_port(), st;
 	json_t *top, *fib, *run;
@@ -171,6 +183,17 @@ static void test_exactly_once_across_collector_crashes(void **state)
 				"FROM ingested_batches");
 	assert_string_equal(dups, "0/0");
 	free(dups);
+	/* The batches of the commit that was never acked were sent again
+	 * and recognised as duplicates. */
+	{
+		char cmd[1200];
+		char *out;
+		snprintf(cmd, sizeof(cmd), "grep -c 'duplicate batch' '%s'",
+			 log_path);
+		out = fp_test_run(cmd, &st);
+		assert_true(strtol(out, NULL, 10) >= 1);
+		free(out);
+	}
 	dups = fp_test_sql(url, "SELECT count(DISTINCT agent_id) FROM "
 				"ingested_batches");
 	assert_string_equal(dups, "3");

@@ -165,8 +165,7 @@ static void test_merge_exactly_once(void **state)
 				"se ON se.id = s.series_id WHERE f.name = "
 				"'main' AND se.host = 'web-1'"),
 			 2000);
-	assert_int_equal(sql_ll("SELECT sum(pcalls) FROM edge_stats"),
-			 3 * 12);
+	assert_int_equal(sql_ll("SELECT sum(pcalls) FROM edge_stats"), 3 * 12);
 	assert_int_equal(sql_ll("SELECT sum(total_ns) FROM stack_stats"),
 			 3 * 1908);
 	storage_writer_destroy(w);

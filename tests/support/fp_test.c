@@ -51,8 +51,7 @@ static void exec_or_fail(PGconn *c, const char *sql)
 }
 
 /* Replaces the database part of a URI (after the last '/'). */
-static void url_with_db(const char *base, const char *db, char *out,
-			size_t len)
+static void url_with_db(const char *base, const char *db, char *out, size_t len)
 {
 	const char *slash = strrchr(base, '/');
 	const char *q = strchr(base, '?');
@@ -126,16 +125,15 @@ int fp_test_free_port(void)
 	return port;
 }
 
-pid_t fp_test_spawn(char *const argv[], char *const env[],
-		    const char *log_path)
+pid_t fp_test_spawn(char *const argv[], char *const env[], const char *log_path)
 {
 	pid_t pid = fork();
 	if (pid < 0)
 		fail_msg("fork: %s", strerror(errno));
 	if (pid == 0) {
 		if (log_path != NULL) {
-			int fd = open(log_path,
-				      O_WRONLY | O_CREAT | O_APPEND, 0644);
+			int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND,
+				      0644);
 			if (fd >= 0) {
 				dup2(fd, 1);
 				dup2(fd, 2);

@@ -75,7 +75,7 @@ struct fp_stats {
 	unsigned long long batches_dropped; /* lost (queue full, rejected) */
 	unsigned long long batches_queued;  /* waiting for an ack */
 	unsigned long long events_dropped;  /* enters past depth/node limits */
-	unsigned long long threads;         /* threads with a call tree */
+	unsigned long long threads;	    /* threads with a call tree */
 };
 FP_API void fp_get_stats(struct fp_stats *out);
 
@@ -93,11 +93,11 @@ static inline void fp_scope_cleanup_(int *unused)
 #define FP_FUNCTION() FP_SCOPE_NAMED_(__func__)
 /* Times the rest of the enclosing block under `name` (a string literal). */
 #define FP_SCOPE(name) FP_SCOPE_NAMED_(name)
-#define FP_SCOPE_NAMED_(name)                                                 \
-	static const struct fp_site FP_CONCAT_(fp_site_, __LINE__) = {        \
-		(name), __FILE__, __LINE__};                                   \
-	fp_enter(&FP_CONCAT_(fp_site_, __LINE__));                             \
-	int FP_CONCAT_(fp_scope_, __LINE__)                                    \
+#define FP_SCOPE_NAMED_(name)                                          \
+	static const struct fp_site FP_CONCAT_(fp_site_, __LINE__) = { \
+		(name), __FILE__, __LINE__};                           \
+	fp_enter(&FP_CONCAT_(fp_site_, __LINE__));                     \
+	int FP_CONCAT_(fp_scope_, __LINE__)                            \
 		__attribute__((cleanup(fp_scope_cleanup_), unused)) = 0
 #else
 #define FP_FUNCTION() ((void)0)

@@ -7,33 +7,33 @@
 #ifndef FP_ERROR_H
 #define FP_ERROR_H
 
-#define FP_ERRNO_MAP(X)                                                       \
-	X(NOMEM, 1, "out of memory")                                           \
-	X(INVAL, 2, "invalid argument")                                        \
-	X(IO, 3, "input/output error")                                         \
-	X(TIMEDOUT, 4, "timed out")                                            \
-	X(CLOSED, 5, "closed")                                                 \
-	X(FULL, 6, "queue full")                                               \
-	X(TRUNCATED, 7, "message truncated")                                   \
-	X(TYPE, 8, "wrong type")                                               \
-	X(COUNT, 9, "declared count exceeds the bytes left")                   \
-	X(LIMIT, 10, "value exceeds a limit")                                  \
-	X(RANGE, 11, "id out of range")                                        \
-	X(STRLEN, 12, "string too long")                                       \
-	X(MISSING, 13, "required field missing")                               \
-	X(VERSION, 14, "unsupported version")                                  \
-	X(DEPTH, 15, "nesting too deep")                                       \
-	X(DUPLICATE, 16, "duplicate key or id")                                \
-	X(TRAILING, 17, "trailing bytes after message")                        \
-	X(MSGSIZE, 18, "message too large")                                    \
-	X(MALFORMED, 19, "malformed msgpack")                                  \
-	X(DB, 20, "database error")                                            \
-	X(DBDOWN, 21, "database unavailable")                                  \
-	X(NNG, 22, "transport error")                                          \
-	X(AUTH, 23, "authentication failed")                                   \
-	X(NOTFOUND, 24, "not found")                                           \
-	X(SYNTAX, 25, "syntax error")                                          \
-	X(REJECTED, 26, "rejected by the collector")                           \
+#define FP_ERRNO_MAP(X)                                      \
+	X(NOMEM, 1, "out of memory")                         \
+	X(INVAL, 2, "invalid argument")                      \
+	X(IO, 3, "input/output error")                       \
+	X(TIMEDOUT, 4, "timed out")                          \
+	X(CLOSED, 5, "closed")                               \
+	X(FULL, 6, "queue full")                             \
+	X(TRUNCATED, 7, "message truncated")                 \
+	X(TYPE, 8, "wrong type")                             \
+	X(COUNT, 9, "declared count exceeds the bytes left") \
+	X(LIMIT, 10, "value exceeds a limit")                \
+	X(RANGE, 11, "id out of range")                      \
+	X(STRLEN, 12, "string too long")                     \
+	X(MISSING, 13, "required field missing")             \
+	X(VERSION, 14, "unsupported version")                \
+	X(DEPTH, 15, "nesting too deep")                     \
+	X(DUPLICATE, 16, "duplicate key or id")              \
+	X(TRAILING, 17, "trailing bytes after message")      \
+	X(MSGSIZE, 18, "message too large")                  \
+	X(MALFORMED, 19, "malformed msgpack")                \
+	X(DB, 20, "database error")                          \
+	X(DBDOWN, 21, "database unavailable")                \
+	X(NNG, 22, "transport error")                        \
+	X(AUTH, 23, "authentication failed")                 \
+	X(NOTFOUND, 24, "not found")                         \
+	X(SYNTAX, 25, "syntax error")                        \
+	X(REJECTED, 26, "rejected by the collector")         \
 	X(STATE, 27, "invalid state")
 
 enum fp_errno {

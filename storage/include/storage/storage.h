@@ -62,7 +62,7 @@ PGconn *storage_writer_conn(struct storage_writer *w);
 
 struct storage_merge_item {
 	const struct wire_batch *batch; /* in: decoded, validated */
-	int dup;                        /* out: 1 if committed before */
+	int dup;			/* out: 1 if committed before */
 };
 
 struct storage_merge_stats {

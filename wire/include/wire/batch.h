@@ -10,7 +10,10 @@
  * fstats [[fn,ncalls,pcalls,tottime_ns,cumtime_ns]],
  * edges [[caller,callee,ncalls,pcalls,tottime_ns,cumtime_ns]],
  * nodes [[node,parent,fn,ncalls,self_ns,total_ns]], dropped, token.
- * Unknown keys are ignored (forward compatibility within v1).
+ * Required: v, agent{id,host,service}, seq, t0, t1, clock, fns, fstats.
+ * Unknown keys are ignored (forward compatibility within v1); a known key
+ * given twice is an error. Several fstats (or edges) rows for the same fn (or
+ * caller, callee) are accepted and add up.
  */
 #ifndef WIRE_BATCH_H
 #define WIRE_BATCH_H
@@ -20,6 +23,11 @@
 
 #define WIRE_VERSION 1
 #define WIRE_AGENT_ID_LEN 16
+/*
+ * Largest seq, dropped, counter or time (uint64_t fields) the decoder
+ * accepts: they are stored in PostgreSQL bigint, which has no unsigned type.
+ */
+#define WIRE_MAX_U64 ((uint64_t)INT64_MAX)
 
 enum wire_clock {
 	WIRE_CLOCK_WALL = 0,
@@ -41,7 +49,7 @@ struct wire_agent {
 	const char *host;
 	const char *service;
 	const char *lang; /* "c", "python", "pstats" … */
-	uint32_t pid;
+	uint32_t pid;	  /* <= INT32_MAX (PostgreSQL integer) */
 	int64_t start_ns; /* process start, ns since the Unix epoch */
 	const struct wire_label *labels;
 	uint32_t nlabels;
@@ -51,8 +59,8 @@ struct wire_agent {
 struct wire_fn {
 	uint32_t id;
 	const char *name;
-	const char *file; /* "" when unknown */
-	uint32_t line;    /* 0 when unknown */
+	const char *file;   /* "" when unknown */
+	uint32_t line;	    /* 0 when unknown */
 	const char *module; /* shared object or Python module; "" if unknown */
 };
 
@@ -90,7 +98,7 @@ struct wire_node {
 };
 
 struct wire_batch {
-	uint32_t version;
+	uint32_t version; /* decoded; the encoder always writes WIRE_VERSION */
 	struct wire_agent agent;
 	uint64_t seq; /* >= 1, per agent, the same on every retry */
 	int64_t t0;   /* window start, ns since the Unix epoch */
@@ -104,7 +112,7 @@ struct wire_batch {
 	uint32_t nedges;
 	const struct wire_node *nodes;
 	uint32_t nnodes;
-	uint64_t dropped; /* events and batches lost since the last batch */
+	uint64_t dropped;  /* events and batches lost since the last batch */
 	const char *token; /* NULL when absent */
 
 	void *arena; /* decoder-owned memory; NULL for caller-built batches */
@@ -113,10 +121,10 @@ struct wire_batch {
 struct wire_limits {
 	size_t max_msg_bytes; /* whole message */
 	uint32_t max_fns;
-	uint32_t max_rows;   /* each of fstats, edges, nodes */
+	uint32_t max_rows; /* each of fstats, edges, nodes */
 	uint32_t max_labels;
-	uint32_t max_str;    /* bytes in any one string */
-	uint32_t max_depth;  /* call path depth (nodes) */
+	uint32_t max_str;   /* bytes in any one string */
+	uint32_t max_depth; /* call path depth (nodes) */
 };
 
 /* 16 MiB, 1M fns, 1M rows per table, 64 labels, 4 KiB strings, depth 1024. */
@@ -131,7 +139,10 @@ struct wire_error {
 /*
  * Encode b as a v1 message. On success *out is a malloc'd buffer the caller
  * frees with free() and *len its size; on failure nothing is written.
- * The encoder does not validate: it encodes what it is given.
+ * The encoder does not check semantics (ids, limits, pcalls): it encodes what
+ * it is given, NULL strings as "". It fails only with FP_ENOMEM, or FP_EINVAL
+ * for what it cannot represent (unknown clock, a NULL array with a nonzero
+ * count). Empty edges/nodes and a NULL token are left out of the message.
  */
 int wire_encode(const struct wire_batch *b, void **out, size_t *len);
 
@@ -139,12 +150,24 @@ int wire_encode(const struct wire_batch *b, void **out, size_t *len);
  * Decode and validate a v1 message. lim may be NULL for the defaults; err may
  * be NULL. On success *out is a new batch owning all its memory (nothing
  * points into buf) that the caller releases with wire_batch_destroy(); on
- * failure returns a negative FP_E* code, fills err, allocates nothing.
+ * failure returns a negative FP_E* code, fills err, leaves *out untouched and
+ * keeps nothing allocated. Codes: FP_EMSGSIZE, FP_ETRUNCATED, FP_ECOUNT
+ * (a declared length exceeds the bytes left), FP_ETRAILING, FP_EMALFORMED,
+ * FP_EDEPTH (nesting, or a call path deeper than max_depth), FP_ETYPE (also a
+ * row of the wrong length), FP_EMISSING, FP_EVERSION, FP_EDUPLICATE,
+ * FP_ELIMIT, FP_ESTRLEN, FP_ERANGE (an id not defined, an integer too big),
+ * FP_EINVAL (seq 0, t0 > t1, pcalls > ncalls, unknown clock, agent id not 16
+ * bytes, NUL in a string), FP_ENOMEM.
+ * Peak memory while decoding: up to about 25 times len (msgpack-c's object
+ * tree, 24 bytes per element), freed before returning.
  */
 int wire_decode(const void *buf, size_t len, const struct wire_limits *lim,
 		struct wire_batch **out, struct wire_error *err);
 
-/* Frees a decoded batch; NULL is a no-op. */
+/*
+ * Frees a decoded batch (one allocation, the batch included); NULL and
+ * caller-built batches (arena NULL) are left alone.
+ */
 void wire_batch_destroy(struct wire_batch *b);
 
 #endif
