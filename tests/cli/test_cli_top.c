@@ -16,6 +16,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "fp_test.h"
 #include <jansson.h>
 #include <libpq-fe.h>
 
@@ -709,5 +711,8 @@ int main(void)
 		cmocka_unit_test(test_window), cmocka_unit_test(test_csv),
 		cmocka_unit_test(test_table),  cmocka_unit_test(test_errors),
 	};
+	int need = fp_test_need_db("test_cli_top");
+	if (need != 0)
+		return need;
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

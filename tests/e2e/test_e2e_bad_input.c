@@ -255,10 +255,9 @@ int main(void)
 		cmocka_unit_test(test_bad_messages_then_valid),
 		cmocka_unit_test(test_database_down_is_not_acked),
 	};
-	if (getenv("FLEETPROF_TEST_DB") == NULL) {
-		printf("SKIP: test_e2e_bad_input needs FLEETPROF_TEST_DB\n");
-		return 77;
-	}
+	int need = fp_test_need_db("test_e2e_bad_input");
+	if (need != 0)
+		return need;
 	signal(SIGPIPE, SIG_IGN);
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

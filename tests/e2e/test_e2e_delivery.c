@@ -218,10 +218,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_exactly_once_across_collector_crashes),
 	};
-	if (getenv("FLEETPROF_TEST_DB") == NULL) {
-		printf("SKIP: test_e2e_delivery needs FLEETPROF_TEST_DB\n");
-		return 77;
-	}
+	int need = fp_test_need_db("test_e2e_delivery");
+	if (need != 0)
+		return need;
 	signal(SIGPIPE, SIG_IGN);
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

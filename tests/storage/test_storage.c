@@ -232,9 +232,8 @@ int main(void)
 		cmocka_unit_test(test_identities_stable),
 		cmocka_unit_test(test_db_down),
 	};
-	if (getenv("FLEETPROF_TEST_DB") == NULL) {
-		printf("SKIP: test_storage needs FLEETPROF_TEST_DB\n");
-		return 77;
-	}
+	int need = fp_test_need_db("test_storage");
+	if (need != 0)
+		return need;
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

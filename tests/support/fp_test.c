@@ -85,6 +85,21 @@ int fp_test_db_create(const char *name, char *url, size_t len)
 	return 0;
 }
 
+int fp_test_need_db(const char *test)
+{
+	const char *db = getenv("FLEETPROF_TEST_DB");
+	const char *ci = getenv("CI");
+	if (db != NULL && db[0] != '\0')
+		return 0;
+	if (ci != NULL && ci[0] != '\0' && strcmp(ci, "false") != 0) {
+		printf("FAIL: %s needs FLEETPROF_TEST_DB (make test sets it)\n",
+		       test);
+		return 1;
+	}
+	printf("SKIP: %s needs FLEETPROF_TEST_DB (make test sets it)\n", test);
+	return 77;
+}
+
 void fp_test_db_drop(void)
 {
 	char sql[256];

@@ -16,6 +16,11 @@
 int fp_test_db_create(const char *name, char *url, size_t len);
 void fp_test_db_drop(void);
 
+/* For main(): 0 when FLEETPROF_TEST_DB is set; otherwise prints why and
+ * returns the exit code: 77 (ctest SKIP) normally, 1 when CI is set, where a
+ * skipped integration test would hide a broken set-up. */
+int fp_test_need_db(const char *test);
+
 /* Path of a built binary: $FP_BIN_DIR/name. */
 const char *fp_test_bin(const char *name);
 
