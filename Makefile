@@ -38,15 +38,8 @@ migrate: build pg
 	@build/bin/fleetprof-collector --migrate --db "$$($(PG_LOCAL) url)"
 
 test: build build-asan build-tsan pg
-	@export FLEETPROF_TEST_DB="$$($(PG_LOCAL) url)"; \
-	echo "== tests (build/)"; \
-	ctest --test-dir build --output-on-failure -j$(JOBS) && \
-	echo "== tests under address,undefined sanitizers (build-asan/)" && \
-	ctest --test-dir build-asan --output-on-failure -j$(JOBS) && \
-	echo "== agent tests under the thread sanitizer (build-tsan/)" && \
-	ctest --test-dir build-tsan --output-on-failure -L tsan && \
-	echo "== fuzzing the batch decoder for $(FUZZ_SECONDS) s" && \
-	tests/run-fuzz.sh $(FUZZ_SECONDS)
+	@FLEETPROF_TEST_DB="$$($(PG_LOCAL) url)" JOBS=$(JOBS) \
+		FUZZ_SECONDS=$(FUZZ_SECONDS) tests/run-all.sh
 
 demo: build pg
 	@deploy/demo start
