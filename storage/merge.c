@@ -10,6 +10,7 @@
  */
 #include "storage/storage.h"
 #include "copybuf.h"
+#include "pgutil.h"
 #include "fp/error.h"
 #include "fp/log.h"
 #include "wire/batch.h"
@@ -99,8 +100,10 @@ static int fail(PGconn *c, PGresult *r, const char *what)
 	    (strncmp(st, "08", 2) == 0 || strncmp(st, "40", 2) == 0 ||
 	     strncmp(st, "53", 2) == 0 || strncmp(st, "57", 2) == 0))
 		down = 1;
-	fp_err("storage: %s: %s", what,
-	       r ? PQresultErrorMessage(r) : PQerrorMessage(c));
+	char msg[512];
+	storage_one_line(msg, sizeof(msg),
+			 r ? PQresultErrorMessage(r) : PQerrorMessage(c));
+	fp_err("storage: %s: %s", what, msg);
 	PQclear(r);
 	return down ? FP_EDBDOWN : FP_EDB;
 }

@@ -5,6 +5,7 @@
  * transaction-level advisory lock.
  */
 #include "storage/storage.h"
+#include "pgutil.h"
 #include "fp/error.h"
 #include "fp/hash.h"
 #include "fp/log.h"
@@ -38,17 +39,23 @@ const char *storage_conninfo(const char *explicit_value)
 	return "";
 }
 
-static void one_line(char *buf, size_t len, const char *msg)
+void storage_one_line(char *buf, size_t len, const char *msg)
 {
 	size_t i;
 	if (buf == NULL || len == 0)
 		return;
-	snprintf(buf, len, "%s", msg != NULL ? msg : "");
-	for (i = 0; buf[i] != '\0'; i++)
-		if (buf[i] == '\n' || buf[i] == '\t')
-			buf[i] = ' ';
-	while (i > 0 && buf[i - 1] == ' ')
-		buf[--i] = '\0';
+	size_t o = 0;
+	if (msg == NULL)
+		msg = "";
+	for (i = 0; msg[i] != '\0' && o + 1 < len; i++) {
+		char ch = msg[i] == '\n' || msg[i] == '\t' ? ' ' : msg[i];
+		if (ch == ' ' && (o == 0 || buf[o - 1] == ' '))
+			continue;
+		buf[o++] = ch;
+	}
+	while (o > 0 && buf[o - 1] == ' ')
+		o--;
+	buf[o] = '\0';
 }
 
 int storage_connect(const char *conninfo, PGconn **out, char *errbuf,
@@ -56,11 +63,11 @@ int storage_connect(const char *conninfo, PGconn **out, char *errbuf,
 {
 	PGconn *c = PQconnectdb(storage_conninfo(conninfo));
 	if (c == NULL) {
-		one_line(errbuf, errlen, "out of memory");
+		storage_one_line(errbuf, errlen, "out of memory");
 		return FP_ENOMEM;
 	}
 	if (PQstatus(c) != CONNECTION_OK) {
-		one_line(errbuf, errlen, PQerrorMessage(c));
+		storage_one_line(errbuf, errlen, PQerrorMessage(c));
 		PQfinish(c);
 		return FP_EDBDOWN;
 	}
@@ -119,7 +126,9 @@ static int exec_cmd(PGconn *c, const char *sql)
 	ExecStatusType st = PQresultStatus(r);
 	int rc = 0;
 	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-		fp_err("storage: %s", PQresultErrorMessage(r));
+		char msg[512];
+		storage_one_line(msg, sizeof(msg), PQresultErrorMessage(r));
+		fp_err("storage: %s", msg);
 		rc = PQstatus(c) == CONNECTION_OK ? FP_EDB : FP_EDBDOWN;
 	}
 	PQclear(r);
