@@ -48,6 +48,7 @@ demo-stop:
 	@deploy/demo stop
 
 bench: build pg
+	@deploy/install-deps --bench
 	@bench/run
 
 format:
