@@ -3,8 +3,8 @@
 
 add_library(fp_warnings INTERFACE)
 target_compile_options(fp_warnings INTERFACE
-	-Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
-	-Wformat=2 -Wvla -Wno-format-nonliteral)
+	-Wall -Wextra -Wshadow -Wformat=2 -Wvla -Wno-format-nonliteral
+	$<$<COMPILE_LANGUAGE:C>:-Wstrict-prototypes -Wmissing-prototypes>)
 if(FP_WERROR)
 	target_compile_options(fp_warnings INTERFACE -Werror)
 endif()
@@ -41,4 +41,18 @@ function(fp_embed)
 			"-DFILES=${E_FILES}" -P ${PROJECT_SOURCE_DIR}/cmake/embed.cmake
 		DEPENDS ${E_FILES} ${PROJECT_SOURCE_DIR}/cmake/embed.cmake
 		COMMENT "Embedding ${E_NAME}" VERBATIM)
+endfunction()
+
+# fleetprof_instrument(target [ALL]): time every function of `target` with no
+# source change (-finstrument-functions) and link the agent. Functions inlined
+# from system headers (/usr/include: libc, the C++ standard library) are left
+# out unless ALL is given; the agent itself is never instrumented.
+function(fleetprof_instrument target)
+	cmake_parse_arguments(I "ALL" "" "" ${ARGN})
+	target_compile_options(${target} PRIVATE -finstrument-functions)
+	if(NOT I_ALL)
+		target_compile_options(${target} PRIVATE
+			-finstrument-functions-exclude-file-list=/usr/include)
+	endif()
+	target_link_libraries(${target} PRIVATE fleetprof)
 endfunction()

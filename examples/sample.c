@@ -2,8 +2,10 @@
  * fleetprof-sample: a small instrumented program with known call counts.
  * `--workload fib --runs K` calls fib(N) K times: fib gets 21891*K calls
  * (N=20), K of them primitive. `--workload web` simulates a request handler
- * (parse, query, render, escape) for the demo. Profiles go to the collector
- * named by FLEETPROF_COLLECTOR.
+ * (parse, query, render, escape) for the demo. `--workload fork --children
+ * N` runs the fib workload in the parent and in N children forked without
+ * exec (the pre-forking server pattern). Profiles go to the collector named
+ * by FLEETPROF_COLLECTOR.
  */
 #include <fleetprof/fleetprof.h>
 
@@ -11,7 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 static volatile unsigned long sink;
 
@@ -95,7 +99,9 @@ static double now_s(void)
 int main(int argc, char **argv)
 {
 	const char *workload = "web";
-	long runs = 0, fibn = 20, sleep_ms = 0;
+	long runs = 0, fibn = 20, sleep_ms = 0, children = 0;
+	pid_t kids[64];
+	long nkids = 0;
 	double seconds = 3, start;
 	int rc;
 
@@ -108,19 +114,38 @@ int main(int argc, char **argv)
 			fibn = arg_long(argv[++i], "--fib");
 		} else if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc) {
 			seconds = (double)arg_long(argv[++i], "--seconds");
+		} else if (strcmp(argv[i], "--children") == 0 && i + 1 < argc) {
+			children = arg_long(argv[++i], "--children");
+			if (children > 64)
+				children = 64;
 		} else if (strcmp(argv[i], "--sleep-ms") == 0 && i + 1 < argc) {
 			sleep_ms = arg_long(argv[++i], "--sleep-ms");
 		} else {
-			fprintf(stderr,
-				"usage: fleetprof-sample [--workload web|fib] "
-				"[--runs K] [--fib N] [--seconds S] "
-				"[--sleep-ms MS]\n");
+			fprintf(stderr, "usage: fleetprof-sample [--workload "
+					"web|fib|fork] "
+					"[--runs K] [--fib N] [--seconds S] "
+					"[--sleep-ms MS] [--children N]\n");
 			return 2;
 		}
 	}
 	if ((rc = fp_init(NULL)) != 0)
 		fprintf(stderr, "fleetprof-sample: fp_init: %s\n",
 			fp_strerror(rc));
+	if (strcmp(workload, "fork") == 0) {
+		workload = "fib";
+		for (long c = 0; c < children; c++) {
+			pid_t p = fork();
+			if (p < 0) {
+				perror("fleetprof-sample: fork");
+				return 1;
+			}
+			if (p == 0) {
+				nkids = 0; /* a child waits for nobody */
+				break;
+			}
+			kids[nkids++] = p;
+		}
+	}
 	start = now_s();
 	for (long i = 0; runs > 0 ? i < runs : now_s() - start < seconds; i++) {
 		if (strcmp(workload, "fib") == 0)
@@ -131,6 +156,15 @@ int main(int argc, char **argv)
 			struct timespec ts = {sleep_ms / 1000,
 					      (sleep_ms % 1000) * 1000000};
 			nanosleep(&ts, NULL);
+		}
+	}
+	for (long c = 0; c < nkids; c++) {
+		int st;
+		if (waitpid(kids[c], &st, 0) != kids[c] || !WIFEXITED(st) ||
+		    WEXITSTATUS(st) != 0) {
+			fprintf(stderr, "fleetprof-sample: child %ld failed\n",
+				c);
+			return 1;
 		}
 	}
 	fp_shutdown();

@@ -1,14 +1,18 @@
 /*
  * The agent's process-wide state: the registry of per-thread call trees, the
- * queue of unacked batches and the flush thread that fills and drains it.
+ * queue of unacked batches, and the flush thread that fills and drains it.
  * Locks: `lock` guards the registry, the queue and the thread state; `build`
  * serialises batch building (the trees' flusher-only fields). The hot path
- * (fp_enter/fp_exit) touches neither: only thread-local data.
+ * (hotpath.c) takes neither. Fork: the child gets a new identity, empty
+ * trees, its own transport (plain sockets, never the parent's) and its own
+ * flush thread; calls in progress at fork() are counted in both processes.
  */
+#include "agent_internal.h"
 #include "calltree.h"
 #include "clock.h"
 #include "config.h"
 #include "flush.h"
+#include "symbols.h"
 #include "transport.h"
 #include "fleetprof/fleetprof.h"
 #include "fp/error.h"
@@ -21,6 +25,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#define NOINST __attribute__((no_instrument_function))
 
 enum { ST_OFF, ST_RUNNING, ST_STOPPING, ST_STOPPED };
 
@@ -36,10 +42,12 @@ static struct {
 	pthread_cond_t cond;
 	int state;
 	int flush_requested;
+	int cpu_mode;
 	pthread_t thread;
 	struct agent_config cfg;
 	struct agent_identity id;
 	struct agent_transport *transport;
+	struct agent_symtab *symtab;
 	struct ct_tree *trees;
 	uint64_t ntrees;
 	uint64_t seq;
@@ -49,6 +57,7 @@ static struct {
 	uint32_t qhead, qlen;
 	uint64_t qbytes;
 	uint64_t sent, dropped_total;
+	struct agent_self_stats self; /* since the last batch */
 	int atexit_done;
 } G = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
@@ -56,110 +65,107 @@ static struct {
 	.cond = PTHREAD_COND_INITIALIZER,
 };
 
-#define TREE_DEAD ((struct ct_tree *)1)
-
-static __thread struct ct_tree *tls_tree
-	__attribute__((tls_model("initial-exec")));
 static pthread_key_t tree_key;
 static pthread_once_t tree_once = PTHREAD_ONCE_INIT;
-static atomic_uint_least64_t events_lost_no_tree;
+static atomic_uint_least64_t mem_used;
+static uint64_t mem_cap = UINT64_MAX;
+static uint32_t lim_nodes = 65536, lim_depth = 512;
+
+static void *flush_thread(void *arg);
+
+/* ---- memory accounting ---- */
+
+/* Trees may use three quarters of the cap: the rest is kept for the batches
+ * that carry their data out (a full tree must still be able to flush). */
+NOINST int agent_mem_reserve(uint64_t bytes)
+{
+	return agent_mem_reserve_within(bytes, mem_cap - mem_cap / 4);
+}
+
+NOINST int agent_mem_reserve_within(uint64_t bytes, uint64_t limit)
+{
+	uint64_t cur = atomic_load_explicit(&mem_used, memory_order_relaxed);
+	do {
+		if (cur + bytes > limit)
+			return FP_EFULL;
+	} while (!atomic_compare_exchange_weak_explicit(
+		&mem_used, &cur, cur + bytes, memory_order_relaxed,
+		memory_order_relaxed));
+	return 0;
+}
+
+NOINST void agent_mem_release(uint64_t bytes)
+{
+	atomic_fetch_sub_explicit(&mem_used, bytes, memory_order_relaxed);
+}
+
+/* ---- per-thread trees ---- */
+
+static int64_t cpu_now(clockid_t c, int ok)
+{
+	struct timespec ts;
+	if (!ok || clock_gettime(c, &ts) != 0)
+		return -1;
+	return (int64_t)ts.tv_sec * FP_NS_PER_SEC + ts.tv_nsec;
+}
 
 /* Thread exit: the tree stays registered until its last deltas are sent. */
-static void tree_thread_exit(void *p)
+NOINST static void tree_thread_exit(void *p)
 {
 	struct ct_tree *t = p;
+	int64_t cpu = cpu_now(t->cpu_clock, t->cpu_ok);
+	t->cpu_at_exit_ns = cpu > 0 ? (uint64_t)cpu : 0;
+	t->wall_at_exit_ns = fp_mono_ns();
+	agent_hotpath_thread_exit();
 	atomic_store_explicit(&t->exited, 1, memory_order_release);
-	tls_tree = TREE_DEAD;
 }
 
-static void atfork_prepare(void)
-{
-	pthread_mutex_lock(&G.build);
-	pthread_mutex_lock(&G.lock);
-}
+static void atfork_prepare(void);
+static void atfork_parent(void);
+static void atfork_child(void);
 
-static void atfork_parent(void)
+/* Limits from the environment, read once (the slow path may run before
+ * fp_init). */
+NOINST static void tree_key_make(void)
 {
-	pthread_mutex_unlock(&G.lock);
-	pthread_mutex_unlock(&G.build);
-}
+	const char *v;
+	char *end;
+	unsigned long long x;
 
-/*
- * The child has no flush thread and must not touch the parent's nng socket
- * (libnng aborts a forked child that uses it). Until the fork-safe transport
- * lands, the child keeps counting but does not send.
- */
-static void atfork_child(void)
-{
-	pthread_mutex_init(&G.lock, NULL);
-	pthread_mutex_init(&G.build, NULL);
-	pthread_cond_init(&G.cond, NULL);
-	if (G.state == ST_RUNNING || G.state == ST_STOPPING)
-		G.state = ST_STOPPED;
-	G.transport = NULL;
-}
-
-static void tree_key_make(void)
-{
 	if (pthread_key_create(&tree_key, tree_thread_exit) != 0)
 		fp_warn("agent: pthread_key_create failed");
 	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+	agent_clock_setup();
+	if ((v = getenv("FLEETPROF_MAX_NODES")) != NULL &&
+	    (x = strtoull(v, &end, 10)) >= 16 && *end == '\0' && x <= 1u << 24)
+		lim_nodes = (uint32_t)x;
+	if ((v = getenv("FLEETPROF_MAX_DEPTH")) != NULL &&
+	    (x = strtoull(v, &end, 10)) >= 4 && *end == '\0' && x <= 65536)
+		lim_depth = (uint32_t)x;
+	if ((v = getenv("FLEETPROF_MAX_MEMORY")) != NULL &&
+	    (x = strtoull(v, &end, 10)) >= 65536 && *end == '\0')
+		mem_cap = x;
 }
 
-static uint32_t env_u32(const char *name, uint32_t def)
-{
-	const char *v = getenv(name);
-	char *end;
-	unsigned long x;
-	if (v == NULL || *v == '\0')
-		return def;
-	x = strtoul(v, &end, 10);
-	return *end == '\0' && x >= 4 && x <= (1ul << 24) ? (uint32_t)x : def;
-}
-
-/* First instrumented call on this thread: create and register its tree. */
-static __attribute__((noinline)) struct ct_tree *tree_slow(void)
+NOINST struct ct_tree *agent_tree_new(void)
 {
 	struct ct_tree *t;
-	if (tls_tree == TREE_DEAD)
-		return NULL;
 	pthread_once(&tree_once, tree_key_make);
-	t = ct_tree_create(env_u32("FLEETPROF_MAX_NODES", 65536),
-			   env_u32("FLEETPROF_MAX_DEPTH", 512));
-	if (t == NULL) {
-		tls_tree = TREE_DEAD;
+	t = ct_tree_create(lim_nodes, lim_depth);
+	if (t == NULL)
 		return NULL;
-	}
+	t->cpu_ok = pthread_getcpuclockid(pthread_self(), &t->cpu_clock) == 0;
+	t->wall_last_ns = fp_mono_ns();
+	t->cpu_last_ns = (uint64_t)(cpu_now(t->cpu_clock, t->cpu_ok) > 0
+					    ? cpu_now(t->cpu_clock, t->cpu_ok)
+					    : 0);
 	pthread_setspecific(tree_key, t);
 	pthread_mutex_lock(&G.lock);
 	t->tid = ++G.ntrees;
 	t->next = G.trees;
 	G.trees = t;
 	pthread_mutex_unlock(&G.lock);
-	tls_tree = t;
 	return t;
-}
-
-void fp_enter(const struct fp_site *site)
-{
-	struct ct_tree *t = tls_tree;
-	if (__builtin_expect(t == NULL || t == TREE_DEAD, 0)) {
-		t = tree_slow();
-		if (t == NULL) {
-			atomic_fetch_add_explicit(&events_lost_no_tree, 1,
-						  memory_order_relaxed);
-			return;
-		}
-	}
-	ct_enter(t, site, agent_clock_ns());
-}
-
-void fp_exit(void)
-{
-	struct ct_tree *t = tls_tree;
-	if (__builtin_expect(t == NULL || t == TREE_DEAD, 0))
-		return;
-	ct_exit(t, agent_clock_ns());
 }
 
 /* ---- queue (G.lock held) ---- */
@@ -168,19 +174,33 @@ static void queue_pop(void)
 {
 	struct qitem *q = &G.queue[G.qhead];
 	G.qbytes -= q->len;
+	agent_mem_release(q->len);
 	free(q->msg);
 	q->msg = NULL;
 	G.qhead = (G.qhead + 1) % G.cfg.queue_batches;
 	G.qlen--;
 }
 
+static void queue_drop_oldest(void)
+{
+	queue_pop(); /* the loss is reported in the next batch */
+	G.dropped_pending++;
+	G.dropped_total++;
+	G.self.batches_dropped++;
+}
+
 static void queue_push(void *msg, size_t len, uint64_t seq)
 {
 	while (G.qlen > 0 && (G.qlen >= G.cfg.queue_batches ||
-			      G.qbytes + len > G.cfg.queue_bytes)) {
-		queue_pop(); /* oldest goes; the loss is reported */
+			      G.qbytes + len > G.cfg.queue_bytes ||
+			      agent_mem_reserve_within(len, mem_cap) != 0))
+		queue_drop_oldest();
+	if (G.qlen == 0 && agent_mem_reserve_within(len, mem_cap) != 0) {
+		free(msg); /* over the memory cap even alone */
 		G.dropped_pending++;
 		G.dropped_total++;
+		G.self.batches_dropped++;
+		return;
 	}
 	G.queue[(G.qhead + G.qlen) % G.cfg.queue_batches] =
 		(struct qitem){msg, len, seq};
@@ -198,52 +218,100 @@ static int64_t next_boundary(int64_t now)
 	return a < b ? a : b;
 }
 
-/* Builds a batch from every tree and queues it; frees exited trees. */
+/* clock=cpu: the thread's CPU time per wall time since the last flush. */
+static double cpu_factor(struct ct_tree *t, int exited)
+{
+	int64_t cpu = exited ? (int64_t)t->cpu_at_exit_ns
+			     : cpu_now(t->cpu_clock, t->cpu_ok);
+	int64_t wall = exited ? t->wall_at_exit_ns : fp_mono_ns();
+	double f;
+	if (cpu < 0 || wall <= t->wall_last_ns)
+		return 0;
+	f = (double)((uint64_t)cpu - t->cpu_last_ns) /
+	    (double)(wall - t->wall_last_ns);
+	t->cpu_last_ns = (uint64_t)cpu;
+	t->wall_last_ns = wall;
+	return f < 0 ? 0 : f > 1 ? 1 : f;
+}
+
+/* Builds a batch from every tree and queues it; frees exited trees. The
+ * agent's own figures (G.self) go out with the batch and are subtracted
+ * once it is queued; events that happen meanwhile stay pending. */
 static int flush_once(void)
 {
 	struct ct_tree **trees = NULL, *t, **pp;
+	struct agent_flush_opts opts;
+	struct agent_self_stats snap, self;
 	size_t n = 0, cap = 0;
 	void *msg = NULL;
 	size_t len = 0;
 	uint64_t dropped;
-	int64_t t0, t1;
-	int rc = 0;
+	int64_t t0, t1, started = fp_mono_ns(), spent;
+	int *exited = NULL;
+	double *factors = NULL;
+	int rc = FP_ENOMEM;
 
+	agent_clock_calibrate();
 	pthread_mutex_lock(&G.build);
 	pthread_mutex_lock(&G.lock);
 	for (t = G.trees; t != NULL; t = t->next)
 		cap++;
 	trees = calloc(cap + 1, sizeof(*trees));
-	if (trees == NULL) {
+	exited = calloc(cap + 1, sizeof(*exited));
+	factors = calloc(cap + 1, sizeof(*factors));
+	if (trees == NULL || exited == NULL || factors == NULL) {
 		pthread_mutex_unlock(&G.lock);
-		pthread_mutex_unlock(&G.build);
-		return FP_ENOMEM;
+		goto out;
 	}
-	for (t = G.trees; t != NULL; t = t->next)
+	for (t = G.trees; t != NULL; t = t->next) {
+		uint64_t r =
+			atomic_load_explicit(&t->repairs, memory_order_relaxed);
+		G.self.repairs += r - t->sent_repairs;
+		t->sent_repairs = r;
 		trees[n++] = t;
+	}
 	dropped = G.dropped_pending;
 	t0 = G.window_start;
+	snap = G.self;
 	pthread_mutex_unlock(&G.lock);
 
 	/* Read exited flags before the snapshot: their data is then final. */
-	int *exited = calloc(n + 1, sizeof(int));
-	if (exited == NULL) {
-		rc = FP_ENOMEM;
-		goto out;
-	}
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		exited[i] = atomic_load_explicit(&trees[i]->exited,
 						 memory_order_acquire);
+		if (G.cpu_mode)
+			factors[i] = cpu_factor(trees[i], exited[i]);
+	}
+	self = snap;
+	self.flushes++;
+	self.flush_ns += (uint64_t)(fp_mono_ns() - started);
+	opts = (struct agent_flush_opts){
+		.to_ns = agent_clock_to_ns,
+		.symtab = G.symtab,
+		.cpu_factor = G.cpu_mode ? factors : NULL,
+		.self = &self,
+	};
 	t1 = fp_wall_ns();
 	rc = agent_flush_build(trees, n, &G.id, G.seq + 1, t0, t1, dropped,
-			       &msg, &len);
+			       &opts, &msg, &len);
+	spent = fp_mono_ns() - started;
 	pthread_mutex_lock(&G.lock);
 	if (rc == 0) {
 		G.window_start = t1;
 		G.dropped_pending -= dropped;
 		if (msg != NULL) {
+			G.self.flushes -= snap.flushes;
+			G.self.flush_ns -= snap.flush_ns;
+			G.self.sends -= snap.sends;
+			G.self.send_ns -= snap.send_ns;
+			G.self.bytes_sent -= snap.bytes_sent;
+			G.self.batches_dropped -= snap.batches_dropped;
+			G.self.repairs -= snap.repairs;
 			G.seq++;
 			queue_push(msg, len, G.seq);
+		} else {
+			G.self.flushes++;
+			G.self.flush_ns += (uint64_t)spent;
 		}
 		for (pp = &G.trees; *pp != NULL;) {
 			int gone = 0;
@@ -261,10 +329,11 @@ static int flush_once(void)
 	}
 	pthread_cond_broadcast(&G.cond);
 	pthread_mutex_unlock(&G.lock);
-	free(exited);
 out:
 	pthread_mutex_unlock(&G.build);
 	free(trees);
+	free(exited);
+	free(factors);
 	return rc;
 }
 
@@ -274,6 +343,7 @@ static int send_head(int timeout_ms)
 {
 	struct wire_reply reply;
 	struct qitem q;
+	int64_t started;
 	int rc;
 
 	pthread_mutex_lock(&G.lock);
@@ -286,8 +356,14 @@ static int send_head(int timeout_ms)
 	pthread_mutex_unlock(&G.lock);
 	if (G.transport == NULL)
 		return FP_ECLOSED;
+	started = fp_mono_ns();
 	rc = agent_transport_request(G.transport, q.msg, q.len, timeout_ms,
 				     &reply);
+	pthread_mutex_lock(&G.lock);
+	G.self.sends++;
+	G.self.send_ns += (uint64_t)(fp_mono_ns() - started);
+	G.self.bytes_sent += q.len;
+	pthread_mutex_unlock(&G.lock);
 	if (rc != 0)
 		return rc;
 	if (!reply.ok && reply.retry)
@@ -295,12 +371,11 @@ static int send_head(int timeout_ms)
 	pthread_mutex_lock(&G.lock);
 	/* queue_push may have dropped it meanwhile: pop only if still head. */
 	if (G.qlen > 0 && G.queue[G.qhead].seq == q.seq) {
-		queue_pop();
 		if (reply.ok) {
+			queue_pop();
 			G.sent++;
 		} else {
-			G.dropped_pending++;
-			G.dropped_total++;
+			queue_drop_oldest();
 		}
 	}
 	pthread_cond_broadcast(&G.cond);
@@ -324,15 +399,25 @@ static void wait_until(int64_t deadline_wall)
 	pthread_mutex_unlock(&G.lock);
 }
 
-static void *flush_thread(void *arg)
+static uint32_t queued(void)
+{
+	uint32_t n;
+	pthread_mutex_lock(&G.lock);
+	n = G.qlen;
+	pthread_mutex_unlock(&G.lock);
+	return n;
+}
+
+NOINST static void *flush_thread(void *arg)
 {
 	int64_t next_flush = next_boundary(fp_wall_ns());
-	int64_t retry_at = 0, backoff = 100 * FP_NS_PER_MS;
+	int64_t retry_at = 0, backoff = 100 * FP_NS_PER_MS, deadline;
 	(void)arg;
 
 	for (;;) {
-		int64_t now = fp_wall_ns();
-		int stopping, flush_now, qlen;
+		int64_t now = fp_wall_ns(), until;
+		int stopping, flush_now;
+		uint32_t qlen;
 
 		pthread_mutex_lock(&G.lock);
 		stopping = G.state != ST_RUNNING;
@@ -346,9 +431,7 @@ static void *flush_thread(void *arg)
 			if (now >= next_flush)
 				next_flush = next_boundary(now);
 		}
-		pthread_mutex_lock(&G.lock);
-		qlen = (int)G.qlen;
-		pthread_mutex_unlock(&G.lock);
+		qlen = queued();
 		if (qlen > 0 && now >= retry_at) {
 			int64_t left = (next_flush - now) / FP_NS_PER_MS;
 			int tmo = G.cfg.request_timeout_ms;
@@ -363,7 +446,7 @@ static void *flush_thread(void *arg)
 				backoff *= 2;
 		}
 		now = fp_wall_ns();
-		int64_t until = next_flush;
+		until = next_flush;
 		if (qlen > 0 && retry_at < until)
 			until = retry_at;
 		if (until > now)
@@ -372,27 +455,112 @@ static void *flush_thread(void *arg)
 
 	/* Final flush, then deliver within the exit timeout. */
 	flush_once();
-	int64_t deadline =
-		fp_mono_ns() + (int64_t)G.cfg.exit_timeout_ms * FP_NS_PER_MS;
+	deadline = fp_mono_ns() + (int64_t)G.cfg.exit_timeout_ms * FP_NS_PER_MS;
 	for (;;) {
 		int64_t left = (deadline - fp_mono_ns()) / FP_NS_PER_MS;
-		pthread_mutex_lock(&G.lock);
-		int qlen = (int)G.qlen;
-		pthread_mutex_unlock(&G.lock);
-		if (qlen == 0 || left <= 0)
+		if (queued() == 0 || left <= 0)
 			break;
 		if (send_head((int)(left < G.cfg.request_timeout_ms
 					    ? left
 					    : G.cfg.request_timeout_ms)) != 0)
 			fp_sleep_ns(50 * FP_NS_PER_MS);
 	}
-	pthread_mutex_lock(&G.lock);
-	if (G.qlen > 0)
+	if (queued() > 0)
 		fp_warn("agent: %u batch(es) not delivered before exit",
-			G.qlen);
-	pthread_mutex_unlock(&G.lock);
+			queued());
 	return NULL;
 }
+
+/* ---- fork ---- */
+
+static void atfork_prepare(void)
+{
+	pthread_mutex_lock(&G.build);
+	pthread_mutex_lock(&G.lock);
+}
+
+static void atfork_parent(void)
+{
+	pthread_mutex_unlock(&G.lock);
+	pthread_mutex_unlock(&G.build);
+}
+
+/* Zeroes a tree's counters: the child starts empty. Frames in progress are
+ * restarted at the fork, so the child counts only its own time. */
+static void tree_reset_for_child(struct ct_tree *t, uint64_t now)
+{
+	uint32_t n = atomic_load_explicit(&t->count, memory_order_relaxed);
+	for (uint32_t i = 0; i < n; i++) {
+		struct ct_node *nd = ct_node_at(t, i);
+		atomic_store_explicit(&nd->ncalls, 0, memory_order_relaxed);
+		atomic_store_explicit(&nd->self_ns, 0, memory_order_relaxed);
+		atomic_store_explicit(&nd->total_ns, 0, memory_order_relaxed);
+		nd->sent_ncalls = nd->sent_self_ns = nd->sent_total_ns = 0;
+	}
+	for (uint32_t d = 0; d <= t->depth; d++) {
+		t->stack[d].start = now;
+		t->stack[d].child_ns = 0;
+	}
+	atomic_store_explicit(&t->events_dropped, 0, memory_order_relaxed);
+	atomic_store_explicit(&t->repairs, 0, memory_order_relaxed);
+	t->sent_events_dropped = t->sent_repairs = 0;
+	t->cpu_ok = pthread_getcpuclockid(pthread_self(), &t->cpu_clock) == 0;
+	t->cpu_last_ns = 0;
+	t->wall_last_ns = fp_mono_ns();
+}
+
+/*
+ * In the child only the forking thread exists. Other threads' trees are
+ * freed (their owners are gone), the forking thread's is zeroed, the
+ * parent's queue is dropped (the parent delivers it), and if the agent was
+ * running the child gets a new identity, a new transport and a new flush
+ * thread. Nothing of libnng is touched: the transport is plain sockets.
+ */
+static void atfork_child(void)
+{
+	struct ct_tree *self = agent_hotpath_tree(), *t, *next;
+	int was_running = G.state == ST_RUNNING;
+
+	pthread_mutex_init(&G.lock, NULL);
+	pthread_mutex_init(&G.build, NULL);
+	pthread_cond_init(&G.cond, NULL);
+	for (t = G.trees; t != NULL; t = next) {
+		next = t->next;
+		if (t != self)
+			ct_tree_destroy(t);
+	}
+	G.trees = self;
+	G.ntrees = self != NULL ? 1 : 0;
+	if (self != NULL) {
+		self->next = NULL;
+		tree_reset_for_child(self, agent_clock_now());
+	}
+	while (G.qlen > 0)
+		queue_pop();
+	G.dropped_pending = 0;
+	G.sent = G.dropped_total = 0;
+	memset(&G.self, 0, sizeof(G.self));
+	G.seq = 0;
+	if (G.transport != NULL) {
+		agent_transport_forget(G.transport);
+		G.transport = NULL;
+	}
+	if (!was_running) {
+		if (G.state != ST_OFF)
+			G.state = ST_STOPPED;
+		return;
+	}
+	agent_identity_renew(&G.id);
+	G.id.start_ns = fp_wall_ns();
+	G.window_start = G.id.start_ns;
+	if (agent_transport_create(G.cfg.collector, &G.transport) != 0 ||
+	    pthread_create(&G.thread, NULL, flush_thread, NULL) != 0) {
+		G.state = ST_STOPPED; /* keeps counting, sends nothing */
+		return;
+	}
+}
+
+/* ---- public API ---- */
 
 static void atexit_shutdown(void)
 {
@@ -402,10 +570,15 @@ static void atexit_shutdown(void)
 int fp_init(const struct fp_config *cfg)
 {
 	const char *lvl = getenv("FLEETPROF_LOG");
+	const char *clk;
 	int rc;
 
 	pthread_once(&tree_once, tree_key_make);
 	pthread_mutex_lock(&G.lock);
+	if (G.state == ST_RUNNING && cfg == NULL) {
+		pthread_mutex_unlock(&G.lock); /* already started: fine */
+		return 0;
+	}
 	if (G.state != ST_OFF) {
 		pthread_mutex_unlock(&G.lock);
 		return FP_ESTATE;
@@ -415,19 +588,25 @@ int fp_init(const struct fp_config *cfg)
 				 ? fp_log_parse_level(lvl)
 				 : FP_LOG_WARNING);
 	agent_config_load(cfg, &G.cfg, &G.id);
+	clk = getenv("FLEETPROF_CLOCK");
+	G.cpu_mode = clk != NULL && strcmp(clk, "cpu") == 0;
+	if (clk != NULL && !G.cpu_mode && strcmp(clk, "wall") != 0)
+		fp_warn("agent: ignoring FLEETPROF_CLOCK=%s (wall|cpu)", clk);
+	G.id.clock = G.cpu_mode ? WIRE_CLOCK_CPU : WIRE_CLOCK_WALL;
 	G.id.start_ns = fp_wall_ns();
-	G.id.clock = WIRE_CLOCK_WALL;
 	G.window_start = G.id.start_ns;
 	G.queue = calloc(G.cfg.queue_batches, sizeof(*G.queue));
 	if (G.queue == NULL) {
 		rc = FP_ENOMEM;
 		goto err_unlock;
 	}
+	if ((rc = agent_symtab_create(&G.symtab)) != 0)
+		goto err_free_queue;
 	rc = agent_transport_create(G.cfg.collector, &G.transport);
 	if (rc != 0) {
 		fp_warn("agent: no usable collector in '%s': %s",
 			G.cfg.collector, fp_strerror(rc));
-		goto err_free_queue;
+		goto err_symtab;
 	}
 	G.state = ST_RUNNING;
 	if (pthread_create(&G.thread, NULL, flush_thread, NULL) != 0) {
@@ -445,6 +624,9 @@ int fp_init(const struct fp_config *cfg)
 err_transport:
 	agent_transport_destroy(G.transport);
 	G.transport = NULL;
+err_symtab:
+	agent_symtab_destroy(G.symtab);
+	G.symtab = NULL;
 err_free_queue:
 	free(G.queue);
 	G.queue = NULL;
@@ -495,8 +677,7 @@ int fp_flush(void)
 
 void fp_get_stats(struct fp_stats *out)
 {
-	uint64_t ev = atomic_load_explicit(&events_lost_no_tree,
-					   memory_order_relaxed);
+	uint64_t ev = agent_hotpath_lost();
 	pthread_mutex_lock(&G.lock);
 	for (struct ct_tree *t = G.trees; t != NULL; t = t->next)
 		ev += atomic_load_explicit(&t->events_dropped,
@@ -505,6 +686,21 @@ void fp_get_stats(struct fp_stats *out)
 	out->batches_dropped = G.dropped_total;
 	out->batches_queued = G.qlen;
 	out->events_dropped = ev;
+	out->stack_repairs = 0;
+	for (struct ct_tree *t = G.trees; t != NULL; t = t->next)
+		out->stack_repairs +=
+			atomic_load_explicit(&t->repairs, memory_order_relaxed);
 	out->threads = G.ntrees;
+	out->memory_bytes = atomic_load(&mem_used);
 	pthread_mutex_unlock(&G.lock);
+}
+
+/* Zero-code start: with FLEETPROF_COLLECTOR set, loading the library (linked
+ * or LD_PRELOADed) starts the agent; atexit then flushes. */
+NOINST __attribute__((constructor)) static void agent_autostart(void)
+{
+	const char *c = getenv("FLEETPROF_COLLECTOR");
+	agent_clock_setup();
+	if (c != NULL && c[0] != '\0')
+		fp_init(NULL);
 }

@@ -11,15 +11,23 @@
 
 #include <stdatomic.h>
 #include <stdint.h>
+#include <time.h>
 
 #define CT_CHUNK_SHIFT 10
 #define CT_CHUNK_NODES (1u << CT_CHUNK_SHIFT)
 
+/* What a node's key is. */
+enum ct_kind {
+	CT_SITE = 0, /* const struct fp_site * (FP_FUNCTION, FP_SCOPE) */
+	CT_ADDR = 1, /* function entry address (-finstrument-functions) */
+};
+
 /* Node 0 is the root (no site). */
 struct ct_node {
-	const void *key; /* struct fp_site * (or code address, later) */
+	const void *key; /* see kind */
 	uint32_t parent;
-	uint32_t depth; /* root = 0 */
+	uint16_t depth; /* root = 0 (saturates) */
+	uint8_t kind;	/* enum ct_kind */
 	_Atomic uint64_t ncalls;
 	_Atomic uint64_t self_ns;
 	_Atomic uint64_t total_ns;
@@ -35,8 +43,15 @@ struct ct_node {
 #define CT_F_PRIM_FN 2	 /* no ancestor calls the same function */
 #define CT_F_PRIM_EDGE 4 /* no ancestor is the same caller->callee edge */
 
+/*
+ * A frame of the shadow stack. sp is the stack address of the enter call
+ * (its frame address): callees always have a lower sp than their callers, so
+ * a frame whose sp is below the current call's cannot be one of its callers:
+ * it was left by longjmp (or an exit that never ran) and is closed then.
+ */
 struct ct_frame {
 	uint32_t node;
+	uintptr_t sp;
 	uint64_t start;
 	uint64_t child_ns;
 };
@@ -58,10 +73,21 @@ struct ct_tree {
 	uint32_t truncated; /* node index of [truncated], 0 until needed */
 
 	_Atomic uint64_t events_dropped;
+	_Atomic uint64_t repairs; /* frames closed by the longjmp check */
 	_Atomic int exited; /* owner thread gone; flusher frees after send */
 	uint64_t sent_events_dropped; /* flusher-only */
+	uint64_t sent_repairs;	      /* flusher-only */
 	uint64_t tid;
+	/* clock=cpu: the owner's CPU clock, read by the flusher at each flush
+	 * and by the owner once at exit (before `exited` is released). */
+	clockid_t cpu_clock;
+	int cpu_ok;
+	uint64_t cpu_at_exit_ns;
+	int64_t wall_at_exit_ns;
+	uint64_t cpu_last_ns; /* flusher-only */
+	int64_t wall_last_ns; /* flusher-only */
 	struct ct_tree *next; /* registry list (agent.c) */
+	uint64_t mem;	      /* bytes allocated, counted in the memory cap */
 };
 
 /* Site of the overflow node: calls past the node limit are counted here. */
@@ -76,8 +102,13 @@ static inline struct ct_node *ct_node_at(const struct ct_tree *t, uint32_t i)
 	return &t->chunks[i >> CT_CHUNK_SHIFT][i & (CT_CHUNK_NODES - 1)];
 }
 
-/* Hot path (owner thread). now is the clock reading. */
-void ct_enter(struct ct_tree *t, const void *key, uint64_t now);
-void ct_exit(struct ct_tree *t, uint64_t now);
+/*
+ * Hot path (owner thread). now is the clock reading, sp the caller's stack
+ * position (see struct ct_frame). ct_exit's key is the function expected to
+ * return (NULL when unknown): abandoned frames above it are closed first.
+ */
+void ct_enter(struct ct_tree *t, const void *key, int kind, uintptr_t sp,
+	      uint64_t now);
+void ct_exit(struct ct_tree *t, const void *key, uintptr_t sp, uint64_t now);
 
 #endif

@@ -82,6 +82,20 @@ int agent_parse_labels(const char *s, struct agent_identity *id)
 	return 0;
 }
 
+void agent_identity_renew(struct agent_identity *id)
+{
+	id->pid = (uint32_t)getpid();
+	if (getrandom(id->id, sizeof(id->id), GRND_NONBLOCK) !=
+	    (ssize_t)sizeof(id->id)) {
+		/* Fall back to time and pid: unique enough per process. */
+		uint64_t a = (uint64_t)id->pid * UINT64_C(0x9e3779b97f4a7c15);
+		uint64_t b = (uint64_t)(uintptr_t)id ^ (uint64_t)clock() ^
+			     (uint64_t)time(NULL) << 20;
+		memcpy(id->id, &a, 8);
+		memcpy(id->id + 8, &b, 8);
+	}
+}
+
 void agent_identity_fini(struct agent_identity *id)
 {
 	free(id->labels_storage);
@@ -145,13 +159,6 @@ int agent_config_load(const struct fp_config *user, struct agent_config *cfg,
 	if (v != NULL && agent_parse_labels(v, id) != 0)
 		fp_warn("agent: ignoring FLEETPROF_LABELS (want k=v,k=v)");
 	id->token = pick(NULL, "FLEETPROF_TOKEN");
-	id->pid = (uint32_t)getpid();
-	if (getrandom(id->id, sizeof(id->id), 0) != (ssize_t)sizeof(id->id)) {
-		/* Fall back to time and pid: unique enough per process. */
-		uint64_t a = (uint64_t)id->pid * UINT64_C(0x9e3779b97f4a7c15);
-		uint64_t b = (uint64_t)(uintptr_t)id ^ (uint64_t)clock();
-		memcpy(id->id, &a, 8);
-		memcpy(id->id + 8, &b, 8);
-	}
+	agent_identity_renew(id);
 	return 0;
 }

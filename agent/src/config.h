@@ -26,6 +26,8 @@ struct agent_config {
 int agent_config_load(const struct fp_config *user, struct agent_config *cfg,
 		      struct agent_identity *id);
 void agent_identity_fini(struct agent_identity *id);
+/* A new random id and the current pid (a forked child). */
+void agent_identity_renew(struct agent_identity *id);
 
 /* Parses "k=v,k=v" into id->labels; returns FP_ESYNTAX on a bad item. */
 int agent_parse_labels(const char *s, struct agent_identity *id);

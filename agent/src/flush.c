@@ -11,6 +11,9 @@
 #include "fleetprof/fleetprof.h"
 #include "fp/error.h"
 #include "ptrmap.h"
+#include "symbols.h"
+
+#include <stdio.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +22,7 @@
 #define NEEDED UINT32_MAX
 
 struct builder {
+	const struct agent_flush_opts *opts;
 	struct wire_fn *fns;
 	struct wire_fstat *fstats; /* index = fn id - 1 */
 	uint32_t nfns, capfns;
@@ -30,8 +34,11 @@ struct builder {
 	struct ptrmap edgemap; /* caller id << 32 | callee id -> edge idx+1 */
 };
 
-/* Snapshot of one node's deltas, taken once so every view agrees. */
+/* Snapshot of one node: cumulative ticks read once (so every view
+ * agrees) and the deltas in ns since the last batch. */
 struct delta {
+	uint64_t cur_self, cur_total; /* ticks */
+	uint64_t cur_ncalls;
 	uint64_t ncalls, self_ns, total_ns;
 };
 
@@ -62,10 +69,41 @@ static void builder_fini(struct builder *b)
 	ptrmap_fini(&b->edgemap);
 }
 
-/* Function id for a site, interning it; 0 on allocation failure. */
-static uint32_t fn_id(struct builder *b, const void *key)
+static uint64_t to_ns(const struct builder *b, uint64_t ticks)
 {
+	return b->opts && b->opts->to_ns ? b->opts->to_ns(ticks) : ticks;
+}
+
+/* Names a key: a site's own strings, or the symbol of a code address. */
+static void describe(struct builder *b, const void *key, int kind,
+		     struct wire_fn *out)
+{
+	if (kind == CT_ADDR) {
+		struct agent_symbol sym;
+		if (b->opts && b->opts->symtab) {
+			agent_symtab_resolve(b->opts->symtab, key, &sym);
+			out->name = sym.name;
+			out->file = sym.file;
+			out->line = sym.line;
+			out->module = sym.module;
+			return;
+		}
+		out->name = "?";
+		out->file = "";
+		out->line = 0;
+		out->module = "";
+		return;
+	}
 	const struct fp_site *site = key;
+	out->name = site->name ? site->name : "?";
+	out->file = site->file ? site->file : "";
+	out->line = site->line > 0 ? (uint32_t)site->line : 0;
+	out->module = "";
+}
+
+/* Function id for a key, interning it; 0 on allocation failure. */
+static uint32_t fn_id(struct builder *b, const void *key, int kind)
+{
 	uint32_t id = ptrmap_get(&b->fnmap, (uint64_t)(uintptr_t)key);
 	uint32_t cap = b->capfns;
 	if (id != 0)
@@ -79,13 +117,8 @@ static uint32_t fn_id(struct builder *b, const void *key)
 	id = b->nfns + 1;
 	if (ptrmap_put(&b->fnmap, (uint64_t)(uintptr_t)key, id) != 0)
 		return 0;
-	b->fns[b->nfns] = (struct wire_fn){
-		.id = id,
-		.name = site->name ? site->name : "?",
-		.file = site->file ? site->file : "",
-		.line = site->line > 0 ? (uint32_t)site->line : 0,
-		.module = "",
-	};
+	b->fns[b->nfns].id = id;
+	describe(b, key, kind, &b->fns[b->nfns]);
 	b->fstats[b->nfns] = (struct wire_fstat){.fn = id};
 	b->nfns++;
 	return id;
@@ -142,7 +175,7 @@ static int add_edge(struct builder *b, uint32_t caller, uint32_t callee,
 
 /* Adds one tree's deltas; deltas[] receives the snapshot per node. */
 static int add_tree(struct builder *b, struct ct_tree *t, uint32_t n,
-		    struct delta *deltas, uint32_t *next_id)
+		    struct delta *deltas, uint32_t *next_id, double factor)
 {
 	int rc;
 
@@ -150,9 +183,19 @@ static int add_tree(struct builder *b, struct ct_tree *t, uint32_t n,
 	for (uint32_t i = 1; i < n; i++) {
 		struct ct_node *nd = ct_node_at(t, i);
 		struct delta *d = &deltas[i];
-		d->ncalls = LOAD(nd->ncalls) - nd->sent_ncalls;
-		d->self_ns = LOAD(nd->self_ns) - nd->sent_self_ns;
-		d->total_ns = LOAD(nd->total_ns) - nd->sent_total_ns;
+		d->cur_ncalls = LOAD(nd->ncalls);
+		d->cur_self = LOAD(nd->self_ns);
+		d->cur_total = LOAD(nd->total_ns);
+		d->ncalls = d->cur_ncalls - nd->sent_ncalls;
+		d->self_ns = to_ns(b, d->cur_self) - to_ns(b, nd->sent_self_ns);
+		d->total_ns =
+			to_ns(b, d->cur_total) - to_ns(b, nd->sent_total_ns);
+		if (factor >= 0) {
+			d->self_ns =
+				(uint64_t)((double)d->self_ns * factor + .5);
+			d->total_ns =
+				(uint64_t)((double)d->total_ns * factor + .5);
+		}
 		if (d->ncalls == 0 && d->self_ns == 0 && d->total_ns == 0)
 			continue;
 		for (uint32_t a = i; a != 0 && ct_node_at(t, a)->batch_id == 0;
@@ -169,7 +212,7 @@ static int add_tree(struct builder *b, struct ct_tree *t, uint32_t n,
 		if (nd->batch_id != NEEDED)
 			continue;
 		nd->batch_id = (*next_id)++;
-		if ((fid = fn_id(b, nd->key)) == 0)
+		if ((fid = fn_id(b, nd->key, nd->kind)) == 0)
 			return FP_ENOMEM;
 		if (grow((void **)&b->nodes, &b->capnodes, b->nnodes + 1,
 			 sizeof(*b->nodes)) != 0)
@@ -195,7 +238,8 @@ static int add_tree(struct builder *b, struct ct_tree *t, uint32_t n,
 			fs->cumtime_ns += d->total_ns;
 		}
 		if (nd->parent != 0) {
-			pfid = fn_id(b, ct_node_at(t, nd->parent)->key);
+			const struct ct_node *pn = ct_node_at(t, nd->parent);
+			pfid = fn_id(b, pn->key, pn->kind);
 			if (pfid == 0)
 				return FP_ENOMEM;
 			if ((rc = add_edge(b, pfid, fid, d, flags)) != 0)
@@ -214,15 +258,53 @@ static void finish_tree(struct ct_tree *t, uint32_t n,
 		nd->batch_id = 0;
 		if (!commit)
 			continue;
-		nd->sent_ncalls += deltas[i].ncalls;
-		nd->sent_self_ns += deltas[i].self_ns;
-		nd->sent_total_ns += deltas[i].total_ns;
+		nd->sent_ncalls = deltas[i].cur_ncalls;
+		nd->sent_self_ns = deltas[i].cur_self;
+		nd->sent_total_ns = deltas[i].cur_total;
 	}
+}
+
+static const struct fp_site self_flush = {"[fleetprof] flush", "", 0};
+static const struct fp_site self_send = {"[fleetprof] send", "", 0};
+static const struct fp_site self_bytes = {"[fleetprof] bytes sent", "", 0};
+static const struct fp_site self_dropped = {"[fleetprof] batches dropped", "",
+					    0};
+static const struct fp_site self_repairs = {"[fleetprof] stack repairs", "", 0};
+
+/* The agent's own figures as functions: ncalls carries the count (flushes,
+ * sends, bytes, drops, repairs), tottime the time spent where there is one. */
+static int add_self(struct builder *b, const struct agent_self_stats *s)
+{
+	const struct {
+		const struct fp_site *site;
+		uint64_t n, ns;
+	} rows[] = {
+		{&self_flush, s->flushes, s->flush_ns},
+		{&self_send, s->sends, s->send_ns},
+		{&self_bytes, s->bytes_sent, 0},
+		{&self_dropped, s->batches_dropped, 0},
+		{&self_repairs, s->repairs, 0},
+	};
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		uint32_t id;
+		if (rows[i].n == 0)
+			continue;
+		if ((id = fn_id(b, rows[i].site, CT_SITE)) == 0)
+			return FP_ENOMEM;
+		b->fns[id - 1].module = "fleetprof";
+		b->fstats[id - 1].ncalls += rows[i].n;
+		b->fstats[id - 1].pcalls += rows[i].n;
+		b->fstats[id - 1].tottime_ns += rows[i].ns;
+		b->fstats[id - 1].cumtime_ns += rows[i].ns;
+	}
+	return 0;
 }
 
 int agent_flush_build(struct ct_tree *const *trees, size_t n,
 		      const struct agent_identity *id, uint64_t seq, int64_t t0,
-		      int64_t t1, uint64_t dropped, void **msg, size_t *len)
+		      int64_t t1, uint64_t dropped,
+		      const struct agent_flush_opts *opts, void **msg,
+		      size_t *len)
 {
 	struct builder b;
 	struct delta **deltas = calloc(n + 1, sizeof(*deltas));
@@ -233,6 +315,7 @@ int agent_flush_build(struct ct_tree *const *trees, size_t n,
 	int rc = FP_ENOMEM;
 
 	memset(&b, 0, sizeof(b));
+	b.opts = opts;
 	if (deltas == NULL || counts == NULL || evdrop == NULL)
 		goto out;
 	for (done = 0; done < n; done++) {
@@ -246,18 +329,24 @@ int agent_flush_build(struct ct_tree *const *trees, size_t n,
 			rc = FP_ENOMEM;
 			goto out;
 		}
-		if ((rc = add_tree(&b, t, counts[done], deltas[done],
-				   &next_id)) != 0) {
+		if ((rc = add_tree(&b, t, counts[done], deltas[done], &next_id,
+				   opts && opts->cpu_factor
+					   ? opts->cpu_factor[done]
+					   : -1.0)) != 0) {
 			done++; /* clear its batch ids too */
 			goto out;
 		}
 	}
 	if (b.nnodes == 0 && dropped == 0) {
+		/* Nothing of the program's: the agent's own figures alone
+		 * are not worth a batch. */
 		*msg = NULL;
 		*len = 0;
 		rc = 0;
 		goto out;
 	}
+	if (opts && opts->self && (rc = add_self(&b, opts->self)) != 0)
+		goto out;
 	struct wire_batch wb = {
 		.version = WIRE_VERSION,
 		.agent = {.host = id->host,

@@ -14,6 +14,29 @@
 #include "wire/batch.h"
 
 struct ct_tree;
+struct agent_symtab;
+
+/* The agent's own cost, sent as functions of module "fleetprof" so it is
+ * queryable like any other ("[fleetprof] flush" …). Deltas since the last
+ * batch. */
+struct agent_self_stats {
+	uint64_t flushes, flush_ns;
+	uint64_t sends, send_ns, bytes_sent;
+	uint64_t batches_dropped;
+	uint64_t repairs;
+};
+
+struct agent_flush_opts {
+	/* Converts cumulative clock ticks to ns; NULL = identity. */
+	uint64_t (*to_ns)(uint64_t ticks);
+	/* Resolves CT_ADDR keys; NULL = hex names. */
+	struct agent_symtab *symtab;
+	/* Per tree: CPU seconds per wall second over this interval, applied
+	 * to the times (clock=cpu); NULL in wall mode. */
+	const double *cpu_factor;
+	/* Added as "[fleetprof] …" functions when not NULL. */
+	const struct agent_self_stats *self;
+};
 
 struct agent_identity {
 	uint8_t id[WIRE_AGENT_ID_LEN];
@@ -36,6 +59,8 @@ struct agent_identity {
  */
 int agent_flush_build(struct ct_tree *const *trees, size_t n,
 		      const struct agent_identity *id, uint64_t seq, int64_t t0,
-		      int64_t t1, uint64_t dropped, void **msg, size_t *len);
+		      int64_t t1, uint64_t dropped,
+		      const struct agent_flush_opts *opts, void **msg,
+		      size_t *len);
 
 #endif

@@ -27,6 +27,11 @@ static const struct fp_site s_fib = {"fib", "t.c", 30};
 static const struct fp_site s_run = {"run", "t.c", 40};
 
 static struct agent_identity ident;
+
+/* Stack positions for scripted calls: deeper calls have lower addresses. */
+#define SP(depth) ((uintptr_t)0x7fff0000 - (uintptr_t)(depth)*64)
+#define ENTER(t, site, depth, now) ct_enter(t, site, CT_SITE, SP(depth), now)
+#define EXIT(t, site, depth, now) ct_exit(t, site, SP(depth), now)
 static uint64_t fake_now;
 static uint64_t seq;
 
@@ -39,7 +44,7 @@ static struct wire_batch *flush(struct ct_tree *t)
 	struct wire_error err;
 
 	assert_int_equal(agent_flush_build(trees, 1, &ident, ++seq, 1000, 2000,
-					   0, &msg, &len),
+					   0, NULL, &msg, &len),
 			 0);
 	if (msg == NULL)
 		return NULL;
@@ -108,14 +113,14 @@ static void test_mutual_recursion(void **state)
 	struct wire_batch *b;
 	(void)state;
 
-	ct_enter(t, &s_main, 0);
-	ct_enter(t, &s_a, 10);
-	ct_enter(t, &s_b, 20);
-	ct_enter(t, &s_a, 30);
-	ct_exit(t, 40);	 /* inner a: total 10, self 10 */
-	ct_exit(t, 50);	 /* b: total 30, self 20 */
-	ct_exit(t, 60);	 /* outer a: total 50, self 20 */
-	ct_exit(t, 100); /* main: total 100, self 50 */
+	ENTER(t, &s_main, 1, 0);
+	ENTER(t, &s_a, 2, 10);
+	ENTER(t, &s_b, 3, 20);
+	ENTER(t, &s_a, 4, 30);
+	EXIT(t, &s_a, 4, 40);	  /* inner a: total 10, self 10 */
+	EXIT(t, &s_b, 3, 50);	  /* b: total 30, self 20 */
+	EXIT(t, &s_a, 2, 60);	  /* outer a: total 50, self 20 */
+	EXIT(t, &s_main, 1, 100); /* main: total 100, self 50 */
 
 	b = flush(t);
 	assert_non_null(b);
@@ -141,14 +146,14 @@ static void test_mutual_recursion(void **state)
 	ct_tree_destroy(t);
 }
 
-static void fib_sim(struct ct_tree *t, int n)
+static void fib_sim(struct ct_tree *t, int n, int depth)
 {
-	ct_enter(t, &s_fib, ++fake_now);
+	ENTER(t, &s_fib, depth, ++fake_now);
 	if (n >= 2) {
-		fib_sim(t, n - 1);
-		fib_sim(t, n - 2);
+		fib_sim(t, n - 1, depth + 1);
+		fib_sim(t, n - 2, depth + 1);
 	}
-	ct_exit(t, ++fake_now);
+	EXIT(t, &s_fib, depth, ++fake_now);
 }
 
 /* fib(20) from run(): 21891 calls, 1 primitive; fib->fib edge: 21890
@@ -162,10 +167,10 @@ static void test_fib_and_deltas(void **state)
 	(void)state;
 
 	fake_now = 0;
-	ct_enter(t, &s_run, fake_now);
+	ENTER(t, &s_run, 1, fake_now);
 	start = fake_now;
-	fib_sim(t, 20);
-	ct_exit(t, ++fake_now);
+	fib_sim(t, 20, 2);
+	EXIT(t, &s_run, 1, ++fake_now);
 	b = flush(t);
 	/* fib(20) spans 2*21891 ticks minus one (first enter to last exit) */
 	CHECK_FN(b, "fib", 21891, 1, 2 * 21891 - 1, 2 * 21891 - 1);
@@ -179,9 +184,9 @@ static void test_fib_and_deltas(void **state)
 	wire_batch_destroy(b);
 
 	/* Second run: the batch holds only its delta. */
-	ct_enter(t, &s_run, ++fake_now);
-	fib_sim(t, 10);
-	ct_exit(t, ++fake_now);
+	ENTER(t, &s_run, 1, ++fake_now);
+	fib_sim(t, 10, 2);
+	EXIT(t, &s_run, 1, ++fake_now);
 	b = flush(t);
 	CHECK_FN(b, "fib", 177, 1, 2 * 177 - 1, 2 * 177 - 1);
 	CHECK_FN(b, "run", 1, 1, 2, 2 * 177 + 1);
@@ -190,12 +195,12 @@ static void test_fib_and_deltas(void **state)
 	ct_tree_destroy(t);
 }
 
-static void recurse(struct ct_tree *t, int depth)
+static void recurse(struct ct_tree *t, int n, int depth)
 {
-	ct_enter(t, &s_a, ++fake_now);
-	if (depth > 1)
-		recurse(t, depth - 1);
-	ct_exit(t, ++fake_now);
+	ENTER(t, &s_a, depth, ++fake_now);
+	if (n > 1)
+		recurse(t, n - 1, depth + 1);
+	EXIT(t, &s_a, depth, ++fake_now);
 }
 
 static void test_depth_limit(void **state)
@@ -204,8 +209,8 @@ static void test_depth_limit(void **state)
 	struct wire_batch *b;
 	(void)state;
 
-	recurse(t, 10); /* 4 recorded, 6 dropped, stack stays balanced */
-	recurse(t, 10);
+	recurse(t, 10, 1); /* 4 recorded, 6 dropped, stack stays balanced */
+	recurse(t, 10, 1);
 	assert_int_equal(t->depth, 0);
 	assert_int_equal(t->events_dropped, 12);
 	b = flush(t);
@@ -226,8 +231,8 @@ static void test_node_limit(void **state)
 
 	for (int i = 0; i < 20; i++) {
 		sites[i] = (struct fp_site){"f", "t.c", i + 1};
-		ct_enter(t, &sites[i], ++fake_now);
-		ct_exit(t, ++fake_now);
+		ENTER(t, &sites[i], 1, ++fake_now);
+		EXIT(t, &sites[i], 1, ++fake_now);
 	}
 	b = flush(t);
 	/* 6 distinct nodes fit; the other 14 calls land in [truncated]. */
@@ -243,10 +248,10 @@ static void test_unmatched_exit(void **state)
 	struct ct_tree *t = ct_tree_create(64, 8);
 	struct wire_batch *b;
 	(void)state;
-	ct_exit(t, 5); /* ignored */
-	ct_enter(t, &s_b, 10);
-	ct_exit(t, 15);
-	ct_exit(t, 20); /* ignored */
+	EXIT(t, &s_b, 1, 5); /* ignored */
+	ENTER(t, &s_b, 1, 10);
+	EXIT(t, &s_b, 1, 15);
+	EXIT(t, &s_b, 1, 20); /* ignored */
 	b = flush(t);
 	CHECK_FN(b, "b", 1, 1, 5, 5);
 	assert_int_equal(b->nedges, 0);
@@ -255,6 +260,52 @@ static void test_unmatched_exit(void **state)
 }
 
 #include "config.h"
+
+/*
+ * A longjmp from run (depth 4) back into a (depth 2) skips the exits of run
+ * and b. a's next call fib enters at depth 3: run sits strictly below it on
+ * the stack, so it is closed then; b sits at fib's own depth (a sibling's
+ * frame may be anywhere there) and stays until a's exit names a, which
+ * closes it. Per-function counts stay exact; only fib's path goes under b.
+ */
+static void test_longjmp_repair(void **state)
+{
+	struct ct_tree *t = ct_tree_create(64, 16);
+	struct wire_batch *b;
+	(void)state;
+
+	ENTER(t, &s_main, 1, 0);
+	ENTER(t, &s_a, 2, 10);
+	ENTER(t, &s_b, 3, 20);
+	ENTER(t, &s_run, 4, 30);
+	/* longjmp back into a at 40: the shadow stack does not see it */
+	ENTER(t, &s_fib, 3, 50); /* closes run (30..50) */
+	assert_int_equal(t->depth, 4);
+	assert_int_equal(t->repairs, 1);
+	EXIT(t, &s_fib, 3, 60);
+	EXIT(t, &s_a, 2, 70); /* closes b (20..70), then a */
+	assert_int_equal(t->depth, 1);
+	assert_int_equal(t->repairs, 2);
+	/* An exit that names a frame below abandoned ones closes them too. */
+	ENTER(t, &s_b, 2, 80);
+	ENTER(t, &s_run, 3, 85);
+	EXIT(t, &s_main, 1, 100); /* closes run, b, then main itself */
+	assert_int_equal(t->depth, 0);
+	assert_int_equal(t->repairs, 4);
+
+	b = flush(t);
+	CHECK_FN(b, "main", 1, 1, 20, 100);
+	CHECK_FN(b, "a", 1, 1, 10, 60);
+	CHECK_FN(b, "b", 2, 2, 20 + 5, 50 + 20);
+	CHECK_FN(b, "run", 2, 2, 20 + 15, 20 + 15);
+	CHECK_FN(b, "fib", 1, 1, 10, 10);
+	CHECK_EDGE(b, "b", "fib", 1, 1, 10, 10);
+	CHECK_EDGE(b, "a", "b", 1, 1, 20, 50);
+	CHECK_EDGE(b, "main", "b", 1, 1, 5, 20);
+	CHECK_EDGE(b, "b", "run", 2, 2, 35, 35);
+	wire_batch_destroy(b);
+	ct_tree_destroy(t);
+}
 
 static void test_labels(void **state)
 {
@@ -281,6 +332,7 @@ int main(void)
 		cmocka_unit_test(test_depth_limit),
 		cmocka_unit_test(test_node_limit),
 		cmocka_unit_test(test_unmatched_exit),
+		cmocka_unit_test(test_longjmp_repair),
 		cmocka_unit_test(test_labels),
 	};
 	snprintf(ident.host, sizeof(ident.host), "h");

@@ -52,7 +52,7 @@ static pid_t start_collector(const char *fault)
 	return pid;
 }
 
-static json_t *top_json(void)
+static json_t *top_json(const char *service)
 {
 	char cmd[2048];
 	json_error_t jerr;
@@ -61,9 +61,9 @@ static json_t *top_json(void)
 	int status;
 
 	snprintf(cmd, sizeof(cmd),
-		 "%s top --db '%s' --service e2e --since 1h --limit 0 "
+		 "%s top --db '%s' --service %s --since 1h --limit 0 "
 		 "--format json",
-		 fp_test_bin("fleetprof"), url);
+		 fp_test_bin("fleetprof"), url, service);
 	out = fp_test_run(cmd, &status);
 	assert_int_equal(status, 0);
 	j = json_loads(out, 0, &jerr);
@@ -161,7 +161,7 @@ static void test_exactly_once_across_collector_crashes(void **state)
 	kill(coll, SIGTERM);
 	assert_int_equal(fp_test_wait(coll, 10000), 0);
 
-	top = top_json();
+	top = top_json("e2e");
 	fib = find_fn(top, "fib");
 	run = find_fn(top, "run_fib");
 	assert_int_equal(json_integer_value(json_object_get(fib, "ncalls")),
@@ -200,6 +200,58 @@ static void test_exactly_once_across_collector_crashes(void **state)
 	free(dups);
 }
 
+/*
+ * A parent that forks 4 children without exec (the pre-forking server
+ * pattern), each running fib(20) 5 times and exiting through exit(): no
+ * abort (the agent never touches libnng), no hang, and every process's
+ * calls arrive, each process with its own agent identity.
+ */
+static void test_forked_children(void **state)
+{
+	char e1[128];
+	char *env[] = {e1,
+		       "FLEETPROF_SERVICE=forked",
+		       "FLEETPROF_HOST=fork-host",
+		       "FLEETPROF_INTERVAL=0.2",
+		       "FLEETPROF_EXIT_TIMEOUT_MS=30000",
+		       NULL};
+	char *argv[] = {(char *)fp_test_bin("fleetprof-sample"),
+			"--workload",
+			"fork",
+			"--children",
+			"4",
+			"--runs",
+			"5",
+			"--sleep-ms",
+			"30",
+			NULL};
+	pid_t coll, pid;
+	json_t *top, *fib;
+	char *v;
+	(void)state;
+
+	snprintf(e1, sizeof(e1), "FLEETPROF_COLLECTOR=%s", listen_url);
+	coll = start_collector(NULL);
+	pid = fp_test_spawn(argv, env, log_path);
+	assert_int_equal(fp_test_wait(pid, 120000), 0);
+	kill(coll, SIGTERM);
+	assert_int_equal(fp_test_wait(coll, 10000), 0);
+
+	top = top_json("forked");
+	fib = find_fn(top, "fib");
+	assert_int_equal(json_integer_value(json_object_get(fib, "ncalls")),
+			 5 * 5 * FIB_CALLS);
+	assert_int_equal(json_integer_value(json_object_get(fib, "pcalls")),
+			 5 * 5);
+	json_decref(top);
+	v = fp_test_sql(url, "SELECT count(DISTINCT b.agent_id) || '/' || "
+			     "count(DISTINCT b.pid) FROM ingested_batches b "
+			     "JOIN series s ON s.id = b.series_id "
+			     "WHERE s.service = 'forked'");
+	assert_string_equal(v, "5/5");
+	free(v);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -217,6 +269,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_exactly_once_across_collector_crashes),
+		cmocka_unit_test(test_forked_children),
 	};
 	int need = fp_test_need_db("test_e2e_delivery");
 	if (need != 0)

@@ -40,6 +40,11 @@ struct fp_site {
  *   FLEETPROF_EXIT_TIMEOUT_MS  bounded wait for delivery at shutdown (3000)
  *   FLEETPROF_TOKEN      shared token sent with every batch
  *   FLEETPROF_LOG        agent log level on stderr (warning)
+ *   FLEETPROF_CLOCK      wall (default) or cpu; see README, "Clocks"
+ *   FLEETPROF_MAX_MEMORY bytes for trees and unsent batches (unlimited)
+ *   FLEETPROF_MAX_DEPTH, FLEETPROF_MAX_NODES  per-thread limits (512, 65536)
+ * With FLEETPROF_COLLECTOR set, the agent starts itself when the library
+ * loads (linked or LD_PRELOADed); fp_init(NULL) is then a no-op.
  */
 struct fp_config {
 	const char *collector;
@@ -51,7 +56,8 @@ struct fp_config {
 };
 
 /* Starts the agent (flush thread, transport). cfg may be NULL. Calling it
- * twice returns FP_ESTATE. Calls timed before fp_init are kept and sent. */
+ * again is a no-op with cfg NULL (0) and FP_ESTATE otherwise. Calls timed
+ * before fp_init are kept and sent. */
 FP_API int fp_init(const struct fp_config *cfg);
 
 /* Final flush of every thread's data, then waits at most the exit timeout
@@ -62,10 +68,16 @@ FP_API int fp_shutdown(void);
 /* Flush now (synchronously build a batch; delivery stays asynchronous). */
 FP_API int fp_flush(void);
 
-/* Explicit enter/exit for code that cannot use the cleanup attribute. Every
- * fp_enter must be matched by one fp_exit on the same thread. */
+/*
+ * Explicit enter/exit for code that cannot use the cleanup attribute. Every
+ * fp_enter must be matched by one fp_exit on the same thread, in the same
+ * function. fp_exit_site names the site that returns, which lets the agent
+ * close frames a longjmp skipped even when they belong to the same stack
+ * depth (FP_FUNCTION/FP_SCOPE use it).
+ */
 FP_API void fp_enter(const struct fp_site *site);
 FP_API void fp_exit(void);
+FP_API void fp_exit_site(const struct fp_site *site);
 
 FP_API const char *fp_strerror(int err);
 
@@ -75,14 +87,16 @@ struct fp_stats {
 	unsigned long long batches_dropped; /* lost (queue full, rejected) */
 	unsigned long long batches_queued;  /* waiting for an ack */
 	unsigned long long events_dropped;  /* enters past depth/node limits */
+	unsigned long long stack_repairs;   /* frames closed after longjmp */
 	unsigned long long threads;	    /* threads with a call tree */
+	unsigned long long memory_bytes;    /* trees + queue (see
+					       FLEETPROF_MAX_MEMORY) */
 };
 FP_API void fp_get_stats(struct fp_stats *out);
 
-static inline void fp_scope_cleanup_(int *unused)
+static inline void fp_scope_cleanup_(const struct fp_site *const *site)
 {
-	(void)unused;
-	fp_exit();
+	fp_exit_site(*site);
 }
 
 #define FP_CONCAT2_(a, b) a##b
@@ -96,9 +110,10 @@ static inline void fp_scope_cleanup_(int *unused)
 #define FP_SCOPE_NAMED_(name)                                          \
 	static const struct fp_site FP_CONCAT_(fp_site_, __LINE__) = { \
 		(name), __FILE__, __LINE__};                           \
-	fp_enter(&FP_CONCAT_(fp_site_, __LINE__));                     \
-	int FP_CONCAT_(fp_scope_, __LINE__)                            \
-		__attribute__((cleanup(fp_scope_cleanup_), unused)) = 0
+	const struct fp_site *const FP_CONCAT_(fp_scope_, __LINE__)    \
+		__attribute__((cleanup(fp_scope_cleanup_), unused)) =  \
+			(fp_enter(&FP_CONCAT_(fp_site_, __LINE__)),    \
+			 &FP_CONCAT_(fp_site_, __LINE__))
 #else
 #define FP_FUNCTION() ((void)0)
 #define FP_SCOPE(name) ((void)0)
