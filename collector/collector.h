@@ -17,11 +17,15 @@
 #include "wire/reply.h"
 
 struct collector_options {
-	const char *listen;   /* nng URL(s), comma-separated */
-	const char *conninfo; /* libpq conninfo or URI ("" = PG* env) */
-	int contexts;	      /* concurrent requests in flight */
-	int commit_ms;	      /* group commit: wait this long for more */
-	int max_group;	      /* batches per transaction */
+	const char *listen;	     /* nng URL(s), comma-separated */
+	const char *conninfo;	     /* libpq conninfo or URI ("" = PG* env) */
+	int contexts;		     /* concurrent requests in flight */
+	int commit_ms;		     /* group commit: wait this long for more */
+	int max_group;		     /* batches per transaction */
+	int64_t raw_retention_ns;    /* raw tier and ledger (7 d) */
+	int64_t rollup_retention_ns; /* rollup tier (90 d) */
+	int64_t rollup_bucket_ns;    /* rollup width (1 h) */
+	int64_t maintenance_interval_ns; /* partitions + retention (10 min) */
 	struct wire_limits limits;
 };
 

@@ -7,6 +7,7 @@
 #include "collector.h"
 #include "fp/error.h"
 #include "fp/log.h"
+#include "fp/timeutil.h"
 #include "storage/storage.h"
 
 #include <errno.h>
@@ -72,6 +73,10 @@ int main(int argc, char **argv)
 	c.opt.contexts = 64;
 	c.opt.commit_ms = 20;
 	c.opt.max_group = 256;
+	c.opt.raw_retention_ns = 7 * 86400 * FP_NS_PER_SEC;
+	c.opt.rollup_retention_ns = 90 * 86400 * FP_NS_PER_SEC;
+	c.opt.rollup_bucket_ns = 3600 * FP_NS_PER_SEC;
+	c.opt.maintenance_interval_ns = 600 * FP_NS_PER_SEC;
 	wire_limits_default(&c.opt.limits);
 
 	for (int i = 1; i < argc; i++) {

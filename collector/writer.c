@@ -54,6 +54,14 @@ static void reply_status(struct collector *c, struct collector_ctx *x, int rc,
 		r.retry = 1;
 		snprintf(r.msg, sizeof(r.msg), "database unavailable");
 		atomic_fetch_add(&c->stats.unavailable, 1);
+	} else if (rc == FP_ERANGE) {
+		r.code = rc;
+		snprintf(r.msg, sizeof(r.msg),
+			 "batch time outside the accepted window (older than "
+			 "the raw retention or more than a day ahead)");
+		atomic_fetch_add(&c->stats.rejected, 1);
+		fp_warn("refused batch from %s (seq %llu): %s", x->peer,
+			(unsigned long long)r.seq, r.msg);
 	} else {
 		r.code = rc;
 		snprintf(r.msg, sizeof(r.msg), "database refused the batch");
@@ -66,7 +74,8 @@ static void reply_status(struct collector *c, struct collector_ctx *x, int rc,
 
 struct writer_state {
 	struct storage_writer *w;
-	long crash_after; /* test fault injection, 0 = off */
+	int64_t next_maintenance; /* mono ns */
+	long crash_after;	  /* test fault injection, 0 = off */
 	long commits;
 	int64_t next_connect; /* mono ns */
 	int64_t backoff;
@@ -92,6 +101,18 @@ static int ensure_connected(struct collector *c, struct writer_state *ws)
 		if (rc != 0)
 			PQfinish(conn);
 	}
+	if (rc == 0) {
+		struct storage_writer_opts o = {
+			.raw_retention_s =
+				c->opt.raw_retention_ns / FP_NS_PER_SEC,
+			.rollup_retention_s =
+				c->opt.rollup_retention_ns / FP_NS_PER_SEC,
+			.rollup_bucket_s =
+				c->opt.rollup_bucket_ns / FP_NS_PER_SEC,
+		};
+		storage_writer_configure(ws->w, &o);
+		ws->next_maintenance = 0; /* right away on a new connection */
+	}
 	if (rc != 0) {
 		if (ws->backoff == 0)
 			fp_err("database unavailable: %s",
@@ -110,12 +131,31 @@ static int ensure_connected(struct collector *c, struct writer_state *ws)
 	return 0;
 }
 
+/* Partitions ahead and retention, every maintenance interval. */
+static void maintain(struct collector *c, struct writer_state *ws)
+{
+	int created = 0, dropped = 0;
+	int64_t now = fp_mono_ns();
+	if (ws->w == NULL || now < ws->next_maintenance)
+		return;
+	ws->next_maintenance = now + (c->opt.maintenance_interval_ns > 0
+					      ? c->opt.maintenance_interval_ns
+					      : 600 * FP_NS_PER_SEC);
+	if (storage_maintain(ws->w, &created, &dropped) != 0) {
+		fp_warn("maintenance failed; retrying in the next interval");
+		return;
+	}
+	if (created > 0 || dropped > 0)
+		fp_notice("maintenance: %d partition(s) created, %d dropped",
+			  created, dropped);
+}
+
 /* Merges xs[0..n) and replies to each. */
 static void commit_group(struct collector *c, struct writer_state *ws,
 			 struct collector_ctx **xs, int n)
 {
 	struct storage_merge_item *items;
-	struct storage_merge_stats st = {0, 0, 0};
+	struct storage_merge_stats st;
 	int rc;
 
 	rc = ensure_connected(c, ws);
@@ -124,6 +164,7 @@ static void commit_group(struct collector *c, struct writer_state *ws,
 			reply_status(c, xs[i], rc, 0);
 		return;
 	}
+	memset(&st, 0, sizeof(st));
 	items = calloc((size_t)n, sizeof(*items));
 	if (items == NULL) {
 		for (int i = 0; i < n; i++)
@@ -156,18 +197,20 @@ static void commit_group(struct collector *c, struct writer_state *ws,
 		ws->w = NULL;
 	}
 	for (int i = 0; i < n; i++)
-		reply_status(c, xs[i], rc, items[i].dup);
+		reply_status(c, xs[i], rc == 0 ? items[i].status : rc,
+			     items[i].dup);
 	free(items);
 }
 
 static void *writer_main(void *arg)
 {
 	struct collector *c = arg;
-	struct writer_state ws = {NULL, 0, 0, 0, 0};
+	struct writer_state ws;
 	const char *fault = getenv("FLEETPROF_FAULT_EXIT_AFTER_COMMIT");
 	struct collector_ctx **xs =
 		calloc((size_t)c->opt.max_group + 1, sizeof(*xs));
 
+	memset(&ws, 0, sizeof(ws));
 	if (xs == NULL) {
 		fp_err("writer: out of memory");
 		return NULL;
@@ -176,11 +219,25 @@ static void *writer_main(void *arg)
 		ws.crash_after = strtol(fault, NULL, 10);
 	/* Connect early so the first batch does not wait for it. */
 	ensure_connected(c, &ws);
+	maintain(c, &ws);
 	pthread_mutex_lock(&c->lock);
 	for (;;) {
 		int n = 0;
-		while (c->qhead == NULL && !c->stopping)
-			pthread_cond_wait(&c->cond, &c->lock);
+		while (c->qhead == NULL && !c->stopping) {
+			/* Idle: wake every second for reconnects and the
+			 * periodic maintenance. */
+			struct timespec ts;
+			int64_t until = fp_wall_ns() + FP_NS_PER_SEC;
+			ts.tv_sec = (time_t)(until / FP_NS_PER_SEC);
+			ts.tv_nsec = (long)(until % FP_NS_PER_SEC);
+			if (pthread_cond_timedwait(&c->cond, &c->lock, &ts) ==
+			    0)
+				continue;
+			pthread_mutex_unlock(&c->lock);
+			if (ensure_connected(c, &ws) == 0)
+				maintain(c, &ws);
+			pthread_mutex_lock(&c->lock);
+		}
 		if (c->qhead == NULL && c->stopping)
 			break;
 		/* Group commit: give concurrent batches a moment to join. */
@@ -206,6 +263,7 @@ static void *writer_main(void *arg)
 			c->qtail = NULL;
 		pthread_mutex_unlock(&c->lock);
 		commit_group(c, &ws, xs, n);
+		maintain(c, &ws);
 		pthread_mutex_lock(&c->lock);
 	}
 	pthread_mutex_unlock(&c->lock);

@@ -1,18 +1,23 @@
 /*
  * The collector's write path: many decoded batches merged in one
- * transaction. Order inside the transaction: stage the batch headers, insert
- * them into ingested_batches (ON CONFLICT DO NOTHING RETURNING tells which are
- * new), then COPY only the new batches' rows into temporary staging tables
- * and fold them into the fact tables with one INSERT … ON CONFLICT DO UPDATE
- * per table, GROUP BY first (PostgreSQL refuses to update one row twice in a
- * statement) and ORDER BY the key (concurrent collectors lock rows in the same
- * order, so they cannot deadlock). A writer is used by one thread.
+ * transaction. Partitions for the days involved are made first (own short
+ * transaction). Inside the merge transaction: stage the batch headers,
+ * insert them into ingested_batches (ON CONFLICT DO NOTHING RETURNING tells
+ * which are new), then pre-aggregate only the new batches' rows in memory
+ * (summed per bucket, series and function/edge/path), COPY the sums into
+ * temporary staging tables and fold them into the raw and rollup fact tables
+ * with one INSERT … ON CONFLICT DO UPDATE per table, ORDER BY the key
+ * (concurrent collectors lock rows in the same order: no deadlock).
+ * Dimension rows already known to this writer are not staged at all.
+ * A writer is used by one thread.
  */
 #include "storage/storage.h"
+#include "aggmap.h"
 #include "copybuf.h"
 #include "pgutil.h"
 #include "fp/error.h"
 #include "fp/log.h"
+#include "fp/timeutil.h"
 #include "wire/batch.h"
 
 #include <jansson.h>
@@ -22,7 +27,17 @@
 struct storage_writer {
 	PGconn *conn;
 	struct copybuf buf;
+	struct storage_writer_opts opt;
+	/* ids known to be in the database (committed) */
+	struct aggmap known_series, known_fns, known_stacks, known_days;
+	/* per merge: dims staged in this transaction, pre-aggregated facts */
+	struct aggmap new_series, new_fns, new_stacks;
+	struct aggmap agg_fn, agg_edge, agg_stack;
 };
+
+/* Caches are bounded: past this many ids a cache starts over (a miss only
+ * costs one staged row). */
+#define KNOWN_MAX (1u << 20)
 
 static const char stage_ddl[] =
 	"CREATE TEMP TABLE IF NOT EXISTS stage_batches (agent_id bytea, "
@@ -46,46 +61,53 @@ static const char stage_ddl[] =
 	"series_id bigint, stack_id bigint, ncalls bigint, self_ns bigint, "
 	"total_ns bigint) ON COMMIT DELETE ROWS;";
 
-static const char merge_sql[] =
+static const char *const dims_sql[] = {
 	"INSERT INTO series (id, host, service, clock, labels) "
 	"SELECT DISTINCT ON (id) id, host, service, clock, labels "
-	"FROM stage_series ORDER BY id ON CONFLICT DO NOTHING;"
+	"FROM stage_series ORDER BY id ON CONFLICT DO NOTHING",
 	"INSERT INTO functions (id, name, file, line, module) "
 	"SELECT DISTINCT ON (id) id, name, file, line, module "
-	"FROM stage_functions ORDER BY id ON CONFLICT DO NOTHING;"
+	"FROM stage_functions ORDER BY id ON CONFLICT DO NOTHING",
 	"INSERT INTO stacks (id, parent_id, fn_id, depth) "
 	"SELECT DISTINCT ON (id) id, parent_id, fn_id, depth "
-	"FROM stage_stacks ORDER BY id ON CONFLICT DO NOTHING;"
-	"INSERT INTO fn_stats AS t (bucket, series_id, fn_id, ncalls, pcalls, "
-	"tottime_ns, cumtime_ns) "
-	"SELECT to_timestamp(bucket_s), series_id, fn_id, sum(ncalls), "
-	"sum(pcalls), sum(tottime_ns), sum(cumtime_ns) FROM stage_fn "
-	"GROUP BY bucket_s, series_id, fn_id ORDER BY 1, 2, 3 "
+	"FROM stage_stacks ORDER BY id ON CONFLICT DO NOTHING",
+};
+
+/* Each runs twice: $1 = 60 (raw table) and $1 = the rollup width (_1h).
+ * %s is the table suffix, from this file only. Stage rows are already sums
+ * per raw bucket; GROUP BY merges raw buckets into rollup buckets. */
+static const char *const facts_sql[] = {
+	"INSERT INTO fn_stats%s AS t (bucket, series_id, fn_id, ncalls, "
+	"pcalls, tottime_ns, cumtime_ns) "
+	"SELECT to_timestamp(bucket_s - bucket_s % $1::bigint), series_id, "
+	"fn_id, sum(ncalls), sum(pcalls), sum(tottime_ns), sum(cumtime_ns) "
+	"FROM stage_fn GROUP BY 1, 2, 3 ORDER BY 1, 2, 3 "
 	"ON CONFLICT (bucket, series_id, fn_id) DO UPDATE SET "
 	"ncalls = t.ncalls + EXCLUDED.ncalls, "
 	"pcalls = t.pcalls + EXCLUDED.pcalls, "
 	"tottime_ns = t.tottime_ns + EXCLUDED.tottime_ns, "
-	"cumtime_ns = t.cumtime_ns + EXCLUDED.cumtime_ns;"
-	"INSERT INTO edge_stats AS t (bucket, series_id, caller_id, callee_id, "
-	"ncalls, pcalls, tottime_ns, cumtime_ns) "
-	"SELECT to_timestamp(bucket_s), series_id, caller_id, callee_id, "
-	"sum(ncalls), sum(pcalls), sum(tottime_ns), sum(cumtime_ns) "
-	"FROM stage_edge GROUP BY bucket_s, series_id, caller_id, callee_id "
+	"cumtime_ns = t.cumtime_ns + EXCLUDED.cumtime_ns",
+	"INSERT INTO edge_stats%s AS t (bucket, series_id, caller_id, "
+	"callee_id, ncalls, pcalls, tottime_ns, cumtime_ns) "
+	"SELECT to_timestamp(bucket_s - bucket_s % $1::bigint), series_id, "
+	"caller_id, callee_id, sum(ncalls), sum(pcalls), sum(tottime_ns), "
+	"sum(cumtime_ns) FROM stage_edge GROUP BY 1, 2, 3, 4 "
 	"ORDER BY 1, 2, 3, 4 "
 	"ON CONFLICT (bucket, series_id, caller_id, callee_id) DO UPDATE SET "
 	"ncalls = t.ncalls + EXCLUDED.ncalls, "
 	"pcalls = t.pcalls + EXCLUDED.pcalls, "
 	"tottime_ns = t.tottime_ns + EXCLUDED.tottime_ns, "
-	"cumtime_ns = t.cumtime_ns + EXCLUDED.cumtime_ns;"
-	"INSERT INTO stack_stats AS t (bucket, series_id, stack_id, ncalls, "
+	"cumtime_ns = t.cumtime_ns + EXCLUDED.cumtime_ns",
+	"INSERT INTO stack_stats%s AS t (bucket, series_id, stack_id, ncalls, "
 	"self_ns, total_ns) "
-	"SELECT to_timestamp(bucket_s), series_id, stack_id, sum(ncalls), "
-	"sum(self_ns), sum(total_ns) FROM stage_stack "
-	"GROUP BY bucket_s, series_id, stack_id ORDER BY 1, 2, 3 "
+	"SELECT to_timestamp(bucket_s - bucket_s % $1::bigint), series_id, "
+	"stack_id, sum(ncalls), sum(self_ns), sum(total_ns) FROM stage_stack "
+	"GROUP BY 1, 2, 3 ORDER BY 1, 2, 3 "
 	"ON CONFLICT (bucket, series_id, stack_id) DO UPDATE SET "
 	"ncalls = t.ncalls + EXCLUDED.ncalls, "
 	"self_ns = t.self_ns + EXCLUDED.self_ns, "
-	"total_ns = t.total_ns + EXCLUDED.total_ns;";
+	"total_ns = t.total_ns + EXCLUDED.total_ns",
+};
 
 /*
  * FP_EDBDOWN for failures worth retrying (connection lost, SQLSTATE classes
@@ -129,8 +151,34 @@ int storage_writer_create(PGconn *conn, struct storage_writer **out)
 		return FP_ENOMEM;
 	w->conn = conn;
 	copybuf_init(&w->buf);
+	w->opt.raw_retention_s = 7 * 86400;
+	w->opt.rollup_retention_s = 90 * 86400;
+	w->opt.rollup_bucket_s = 3600;
+	aggmap_init(&w->known_series, 1, 0);
+	aggmap_init(&w->known_fns, 1, 0);
+	aggmap_init(&w->known_stacks, 1, 0);
+	aggmap_init(&w->known_days, 1, 0);
+	aggmap_init(&w->new_series, 1, 0);
+	aggmap_init(&w->new_fns, 1, 0);
+	aggmap_init(&w->new_stacks, 1, 0);
+	aggmap_init(&w->agg_fn, 3, 4);
+	aggmap_init(&w->agg_edge, 4, 4);
+	aggmap_init(&w->agg_stack, 3, 3);
 	*out = w;
 	return 0;
+}
+
+void storage_writer_configure(struct storage_writer *w,
+			      const struct storage_writer_opts *opt)
+{
+	w->opt = *opt;
+	if (w->opt.rollup_bucket_s < STORAGE_BUCKET_SECONDS ||
+	    w->opt.rollup_bucket_s % STORAGE_BUCKET_SECONDS != 0)
+		w->opt.rollup_bucket_s = 3600;
+	if (w->opt.raw_retention_s < 3600)
+		w->opt.raw_retention_s = 3600;
+	if (w->opt.rollup_retention_s < w->opt.raw_retention_s)
+		w->opt.rollup_retention_s = w->opt.raw_retention_s;
 }
 
 void storage_writer_destroy(struct storage_writer *w)
@@ -139,6 +187,16 @@ void storage_writer_destroy(struct storage_writer *w)
 		return;
 	PQfinish(w->conn);
 	copybuf_fini(&w->buf);
+	aggmap_fini(&w->known_series);
+	aggmap_fini(&w->known_fns);
+	aggmap_fini(&w->known_stacks);
+	aggmap_fini(&w->known_days);
+	aggmap_fini(&w->new_series);
+	aggmap_fini(&w->new_fns);
+	aggmap_fini(&w->new_stacks);
+	aggmap_fini(&w->agg_fn);
+	aggmap_fini(&w->agg_edge);
+	aggmap_fini(&w->agg_stack);
 	free(w);
 }
 
@@ -383,16 +441,29 @@ static void mark_new(PGresult *r, struct storage_merge_item *items,
 	}
 }
 
+/* 1 if id must be staged: not known to be committed, not staged yet in this
+ * transaction (and then remembers it as staged). */
+static int want_dim(struct aggmap *known, struct aggmap *staged, int64_t id,
+		    int *oom)
+{
+	if (aggmap_has(known, &id) || aggmap_has(staged, &id))
+		return 0;
+	if (aggmap_add(staged, &id, NULL) != 0)
+		*oom = 1;
+	return 1;
+}
+
 static int stage_dims(struct storage_writer *w, struct storage_merge_item *it,
 		      const struct batch_ids *ids, const int *isnew, size_t n)
 {
 	struct copybuf *b = &w->buf;
-	int rc;
+	int rc, oom = 0;
 
 	copybuf_reset(b);
 	for (size_t i = 0; i < n; i++) {
 		const struct wire_batch *bt = it[i].batch;
-		if (!isnew[i])
+		if (!isnew[i] || !want_dim(&w->known_series, &w->new_series,
+					   ids[i].series, &oom))
 			continue;
 		copybuf_i64(b, ids[i].series);
 		copybuf_tab(b);
@@ -415,6 +486,9 @@ static int stage_dims(struct storage_writer *w, struct storage_merge_item *it,
 			continue;
 		for (uint32_t k = 0; k < bt->nfns; k++) {
 			const struct wire_fn *f = &bt->fns[k];
+			if (!want_dim(&w->known_fns, &w->new_fns, ids[i].fn[k],
+				      &oom))
+				continue;
 			copybuf_i64(b, ids[i].fn[k]);
 			copybuf_tab(b);
 			copybuf_text(b, f->name);
@@ -440,6 +514,9 @@ static int stage_dims(struct storage_writer *w, struct storage_merge_item *it,
 		for (uint32_t k = 0; k < bt->nnodes; k++) {
 			const struct wire_node *nd = &bt->nodes[k];
 			int fi = idmap_find(ids[i].fnmap, bt->nfns, nd->fn);
+			if (!want_dim(&w->known_stacks, &w->new_stacks,
+				      ids[i].stack[k], &oom))
+				continue;
 			copybuf_i64(b, ids[i].stack[k]);
 			copybuf_tab(b);
 			if (nd->parent == 0) {
@@ -456,77 +533,167 @@ static int stage_dims(struct storage_writer *w, struct storage_merge_item *it,
 			copybuf_eol(b);
 		}
 	}
+	if (oom)
+		return FP_ENOMEM;
 	return copy_in(w, "stage_stacks");
 }
 
+/* Writes every entry of an aggregation map as COPY rows: keys then sums. */
+static int copy_agg(struct storage_writer *w, const struct aggmap *m,
+		    const char *table)
+{
+	struct agg_entry *e;
+	int64_t row[2 * AGG_MAX];
+	copybuf_reset(&w->buf);
+	aggmap_foreach(m, e)
+	{
+		int k = 0;
+		for (int i = 0; i < m->nkeys; i++)
+			row[k++] = e->key[i];
+		for (int i = 0; i < m->nvals; i++)
+			row[k++] = e->val[i];
+		row_i64(&w->buf, row, k);
+	}
+	return copy_in(w, table);
+}
+
+/* Sums the new batches' rows per (bucket, series, function / edge / path)
+ * and stages the sums. *rows counts the rows received, *written the rows
+ * staged after pre-aggregation. */
 static int stage_facts(struct storage_writer *w, struct storage_merge_item *it,
 		       const struct batch_ids *ids, const int *isnew, size_t n,
-		       uint64_t *rows)
+		       uint64_t *rows, uint64_t *written)
 {
-	struct copybuf *b = &w->buf;
-	int rc;
+	int rc = 0;
 
-	copybuf_reset(b);
-	for (size_t i = 0; i < n; i++) {
+	aggmap_clear(&w->agg_fn, 1u << 16);
+	aggmap_clear(&w->agg_edge, 1u << 16);
+	aggmap_clear(&w->agg_stack, 1u << 16);
+	for (size_t i = 0; i < n && rc == 0; i++) {
 		const struct wire_batch *bt = it[i].batch;
+		const struct batch_ids *x = &ids[i];
 		if (!isnew[i])
 			continue;
-		for (uint32_t k = 0; k < bt->nfstats; k++) {
+		for (uint32_t k = 0; k < bt->nfstats && rc == 0; k++) {
 			const struct wire_fstat *s = &bt->fstats[k];
-			int fi = idmap_find(ids[i].fnmap, bt->nfns, s->fn);
-			int64_t v[] = {
-				ids[i].bucket_s,       ids[i].series,
-				ids[i].fn[fi],	       (int64_t)s->ncalls,
-				(int64_t)s->pcalls,    (int64_t)s->tottime_ns,
-				(int64_t)s->cumtime_ns};
-			row_i64(b, v, 7);
-			(*rows)++;
+			int fi = idmap_find(x->fnmap, bt->nfns, s->fn);
+			int64_t key[3] = {x->bucket_s, x->series, x->fn[fi]};
+			int64_t val[4] = {
+				(int64_t)s->ncalls, (int64_t)s->pcalls,
+				(int64_t)s->tottime_ns, (int64_t)s->cumtime_ns};
+			rc = aggmap_add(&w->agg_fn, key, val);
 		}
-	}
-	if ((rc = copy_in(w, "stage_fn")) != 0)
-		return rc;
-
-	copybuf_reset(b);
-	for (size_t i = 0; i < n; i++) {
-		const struct wire_batch *bt = it[i].batch;
-		if (!isnew[i])
-			continue;
-		for (uint32_t k = 0; k < bt->nedges; k++) {
+		for (uint32_t k = 0; k < bt->nedges && rc == 0; k++) {
 			const struct wire_edge *e = &bt->edges[k];
-			int ci = idmap_find(ids[i].fnmap, bt->nfns, e->caller);
-			int ce = idmap_find(ids[i].fnmap, bt->nfns, e->callee);
-			int64_t v[] = {
-				ids[i].bucket_s,	ids[i].series,
-				ids[i].fn[ci],		ids[i].fn[ce],
-				(int64_t)e->ncalls,	(int64_t)e->pcalls,
+			int ci = idmap_find(x->fnmap, bt->nfns, e->caller);
+			int ce = idmap_find(x->fnmap, bt->nfns, e->callee);
+			int64_t key[4] = {x->bucket_s, x->series, x->fn[ci],
+					  x->fn[ce]};
+			int64_t val[4] = {
+				(int64_t)e->ncalls, (int64_t)e->pcalls,
 				(int64_t)e->tottime_ns, (int64_t)e->cumtime_ns};
-			row_i64(b, v, 8);
-			(*rows)++;
+			rc = aggmap_add(&w->agg_edge, key, val);
 		}
-	}
-	if ((rc = copy_in(w, "stage_edge")) != 0)
-		return rc;
-
-	copybuf_reset(b);
-	for (size_t i = 0; i < n; i++) {
-		const struct wire_batch *bt = it[i].batch;
-		if (!isnew[i])
-			continue;
-		for (uint32_t k = 0; k < bt->nnodes; k++) {
+		for (uint32_t k = 0; k < bt->nnodes && rc == 0; k++) {
 			const struct wire_node *nd = &bt->nodes[k];
 			if (nd->ncalls == 0 && nd->self_ns == 0 &&
 			    nd->total_ns == 0)
 				continue; /* an ancestor sent only for its path
 					   */
-			int64_t v[] = {
-				ids[i].bucket_s,      ids[i].series,
-				ids[i].stack[k],      (int64_t)nd->ncalls,
-				(int64_t)nd->self_ns, (int64_t)nd->total_ns};
-			row_i64(b, v, 6);
-			(*rows)++;
+			int64_t key[3] = {x->bucket_s, x->series, x->stack[k]};
+			int64_t val[3] = {(int64_t)nd->ncalls,
+					  (int64_t)nd->self_ns,
+					  (int64_t)nd->total_ns};
+			rc = aggmap_add(&w->agg_stack, key, val);
+		}
+		*rows += bt->nfstats + bt->nedges + bt->nnodes;
+	}
+	if (rc != 0)
+		return rc;
+	*written += w->agg_fn.n + w->agg_edge.n + w->agg_stack.n;
+	if ((rc = copy_agg(w, &w->agg_fn, "stage_fn")) != 0 ||
+	    (rc = copy_agg(w, &w->agg_edge, "stage_edge")) != 0 ||
+	    (rc = copy_agg(w, &w->agg_stack, "stage_stack")) != 0)
+		return rc;
+	return 0;
+}
+
+/* Folds the staged sums into the raw and the rollup tables. */
+static int merge_staged(struct storage_writer *w)
+{
+	char sql[1024], width[24];
+	const char *param[1] = {width};
+	int rc;
+
+	for (size_t i = 0; i < sizeof(dims_sql) / sizeof(dims_sql[0]); i++)
+		if ((rc = exec_ok(w->conn, dims_sql[i], "merge dimensions")) !=
+		    0)
+			return rc;
+	for (int tier = 0; tier < 2; tier++) {
+		snprintf(width, sizeof(width), "%lld",
+			 tier == 0 ? (long long)STORAGE_BUCKET_SECONDS
+				   : (long long)w->opt.rollup_bucket_s);
+		for (size_t i = 0; i < sizeof(facts_sql) / sizeof(facts_sql[0]);
+		     i++) {
+			PGresult *r;
+			snprintf(sql, sizeof(sql), facts_sql[i],
+				 tier == 0 ? "" : "_1h");
+			r = PQexecParams(w->conn, sql, 1, NULL, param, NULL,
+					 NULL, 0);
+			if (PQresultStatus(r) != PGRES_COMMAND_OK)
+				return fail(w->conn, r, "merge facts");
+			PQclear(r);
 		}
 	}
-	return copy_in(w, "stage_stack");
+	return 0;
+}
+
+/* Makes sure the partitions for every day the batches touch exist (its own
+ * short transaction: DDL must not wait inside the merge). */
+static int ensure_days(struct storage_writer *w,
+		       struct storage_merge_item *items, size_t n)
+{
+	int64_t lo = INT64_MAX, hi = INT64_MIN;
+	char a[24], b[24];
+	const char *params[2] = {a, b};
+	PGresult *r;
+
+	for (size_t i = 0; i < n; i++) {
+		int64_t day;
+		if (items[i].status != 0)
+			continue;
+		day = items[i].batch->t0 / (INT64_C(86400) * 1000000000);
+		if (aggmap_has(&w->known_days, &day))
+			continue;
+		lo = day < lo ? day : lo;
+		hi = day > hi ? day : hi;
+	}
+	if (lo == INT64_MAX)
+		return 0;
+	snprintf(a, sizeof(a), "%lld", (long long)lo);
+	snprintf(b, sizeof(b), "%lld", (long long)hi);
+	r = PQexecParams(w->conn,
+			 "SELECT fleetprof_ensure_partitions("
+			 "'1970-01-01'::date + $1::integer, "
+			 "'1970-01-01'::date + $2::integer)",
+			 2, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK)
+		return fail(w->conn, r, "create partitions");
+	PQclear(r);
+	for (int64_t d = lo; d <= hi; d++)
+		if (aggmap_add(&w->known_days, &d, NULL) != 0)
+			return FP_ENOMEM;
+	return 0;
+}
+
+/* After COMMIT: what was staged is now known to be in the database. */
+static void remember(struct aggmap *known, struct aggmap *staged)
+{
+	struct agg_entry *e;
+	if (known->n + staged->n > KNOWN_MAX)
+		aggmap_clear(known, 0);
+	aggmap_foreach(staged, e) aggmap_add(known, e->key, NULL);
+	aggmap_clear(staged, 1u << 16);
 }
 
 /* 1 if an earlier item in the group has the same (agent id, seq). */
@@ -540,13 +707,29 @@ static int dup_in_group(struct storage_merge_item *items, size_t i)
 	return 0;
 }
 
+/* A batch outside [now - raw retention, now + 1 day] would land in a
+ * partition that retention drops (or one made only for a wrong clock):
+ * refuse it with a reason instead. */
+static int check_window(const struct storage_writer *w,
+			struct storage_merge_item *it, int64_t now_ns)
+{
+	const int64_t day = INT64_C(86400) * 1000000000;
+	int64_t t0 = it->batch->t0;
+	if (t0 > now_ns + day)
+		return FP_ERANGE;
+	if (t0 < now_ns - w->opt.raw_retention_s * INT64_C(1000000000))
+		return FP_ERANGE;
+	return 0;
+}
+
 int storage_merge(struct storage_writer *w, struct storage_merge_item *items,
 		  size_t n, struct storage_merge_stats *stats)
 {
 	struct batch_ids *ids = calloc(n + 1, sizeof(*ids));
 	int *staged = calloc(n + 1, sizeof(int));
 	int *isnew = calloc(n + 1, sizeof(int));
-	uint64_t rows = 0, nnew = 0;
+	uint64_t rows = 0, written = 0, nnew = 0, nstaged = 0;
+	int64_t now = fp_wall_ns();
 	PGresult *r;
 	size_t i;
 	int rc = FP_ENOMEM;
@@ -554,46 +737,63 @@ int storage_merge(struct storage_writer *w, struct storage_merge_item *items,
 	if (ids == NULL || staged == NULL || isnew == NULL)
 		goto out_free;
 	for (i = 0; i < n; i++) {
-		staged[i] = !dup_in_group(items, i);
+		items[i].dup = 0;
+		items[i].status = check_window(w, &items[i], now);
+		staged[i] = items[i].status == 0 && !dup_in_group(items, i);
+		nstaged += (uint64_t)staged[i];
 		if ((rc = batch_ids_init(&ids[i], items[i].batch)) != 0)
 			goto out_ids;
 	}
+	if ((rc = ensure_days(w, items, n)) != 0)
+		goto out_ids;
 	if ((rc = exec_ok(w->conn, "BEGIN", "begin")) != 0)
 		goto out_ids;
-	if ((rc = stage_headers(w, items, ids, staged, n)) != 0)
-		goto err_rollback;
-	r = PQexec(w->conn,
-		   "INSERT INTO ingested_batches (agent_id, seq, series_id, "
-		   "pid, t0, t1, dropped, nfns) "
-		   "SELECT agent_id, seq, series_id, pid, "
-		   "to_timestamp(t0_ns / 1e9), to_timestamp(t1_ns / 1e9), "
-		   "dropped, nfns FROM stage_batches ORDER BY agent_id, seq "
-		   "ON CONFLICT DO NOTHING "
-		   "RETURNING encode(agent_id, 'hex'), seq");
-	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-		rc = fail(w->conn, r, "insert ingested_batches");
-		goto err_rollback;
+	if (nstaged > 0) {
+		if ((rc = stage_headers(w, items, ids, staged, n)) != 0)
+			goto err_rollback;
+		r = PQexec(
+			w->conn,
+			"INSERT INTO ingested_batches (agent_id, seq, "
+			"series_id, pid, t0, t1, dropped, nfns) "
+			"SELECT agent_id, seq, series_id, pid, "
+			"to_timestamp(t0_ns / 1e9), to_timestamp(t1_ns / 1e9), "
+			"dropped, nfns FROM stage_batches "
+			"ORDER BY agent_id, seq "
+			"ON CONFLICT DO NOTHING "
+			"RETURNING encode(agent_id, 'hex'), seq");
+		if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+			rc = fail(w->conn, r, "insert ingested_batches");
+			goto err_rollback;
+		}
+		mark_new(r, items, staged, isnew, n);
+		PQclear(r);
 	}
-	mark_new(r, items, staged, isnew, n);
-	PQclear(r);
 	for (i = 0; i < n; i++)
 		nnew += (uint64_t)isnew[i];
 	if (nnew > 0) {
 		if ((rc = stage_dims(w, items, ids, isnew, n)) != 0)
 			goto err_rollback;
-		if ((rc = stage_facts(w, items, ids, isnew, n, &rows)) != 0)
+		if ((rc = stage_facts(w, items, ids, isnew, n, &rows,
+				      &written)) != 0)
 			goto err_rollback;
-		if ((rc = exec_ok(w->conn, merge_sql, "merge")) != 0)
+		if ((rc = merge_staged(w)) != 0)
 			goto err_rollback;
 	}
 	if ((rc = exec_ok(w->conn, "COMMIT", "commit")) != 0)
-		goto out_ids; /* outcome unknown: the caller must not ack */
+		goto err_forget; /* outcome unknown: the caller must not ack */
+	remember(&w->known_series, &w->new_series);
+	remember(&w->known_fns, &w->new_fns);
+	remember(&w->known_stacks, &w->new_stacks);
 	for (i = 0; i < n; i++)
-		items[i].dup = !isnew[i];
+		items[i].dup = items[i].status == 0 && !isnew[i];
 	if (stats != NULL) {
 		stats->batches_new += nnew;
-		stats->batches_dup += n - nnew;
+		for (i = 0; i < n; i++) {
+			stats->batches_dup += (uint64_t)items[i].dup;
+			stats->batches_refused += items[i].status != 0;
+		}
 		stats->rows += rows;
+		stats->rows_written += written;
 	}
 	rc = 0;
 	goto out_ids;
@@ -601,6 +801,11 @@ int storage_merge(struct storage_writer *w, struct storage_merge_item *items,
 err_rollback:
 	if (PQstatus(w->conn) == CONNECTION_OK)
 		PQclear(PQexec(w->conn, "ROLLBACK"));
+err_forget:
+	aggmap_clear(&w->new_series, 1u << 16);
+	aggmap_clear(&w->new_fns, 1u << 16);
+	aggmap_clear(&w->new_stacks, 1u << 16);
+	aggmap_clear(&w->known_days, 0); /* DDL may have been rolled back */
 out_ids:
 	for (i = 0; i < n; i++)
 		batch_ids_fini(&ids[i]);
@@ -609,4 +814,28 @@ out_free:
 	free(staged);
 	free(isnew);
 	return rc;
+}
+
+int storage_maintain(struct storage_writer *w, int *created, int *dropped)
+{
+	char raw[32], rollup[32];
+	const char *params[2] = {raw, rollup};
+	PGresult *r;
+
+	snprintf(raw, sizeof(raw), "%lld seconds",
+		 (long long)w->opt.raw_retention_s);
+	snprintf(rollup, sizeof(rollup), "%lld seconds",
+		 (long long)w->opt.rollup_retention_s);
+	r = PQexecParams(w->conn,
+			 "SELECT created, dropped FROM "
+			 "fleetprof_maintain($1::interval, $2::interval)",
+			 2, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
+		return fail(w->conn, r, "maintenance");
+	*created = (int)strtol(PQgetvalue(r, 0, 0), NULL, 10);
+	*dropped = (int)strtol(PQgetvalue(r, 0, 1), NULL, 10);
+	PQclear(r);
+	if (*dropped > 0)
+		aggmap_clear(&w->known_days, 0);
+	return 0;
 }

@@ -71,8 +71,10 @@ int storage_connect(const char *conninfo, PGconn **out, char *errbuf,
 		PQfinish(c);
 		return FP_EDBDOWN;
 	}
-	/* Quiet NOTICEs (e.g. "relation already exists, skipping"). */
-	PQclear(PQexec(c, "SET client_min_messages = warning"));
+	/* Quiet NOTICEs (e.g. "relation already exists, skipping"); buckets
+	 * and partitions are UTC. */
+	PQclear(PQexec(c, "SET client_min_messages = warning; "
+			  "SET timezone = 'UTC'"));
 	*out = c;
 	return 0;
 }

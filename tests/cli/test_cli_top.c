@@ -119,7 +119,7 @@ static void merge_batch(struct storage_writer *w, const char *host,
 	struct wire_fn fns[NFN];
 	struct wire_fstat fstats[NFN];
 	struct wire_batch b;
-	struct storage_merge_item item = {&b, -1};
+	struct storage_merge_item item = {&b, -1, 0};
 
 	assert_true(n <= NFN);
 	memset(&b, 0, sizeof(b));

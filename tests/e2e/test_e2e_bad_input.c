@@ -23,6 +23,7 @@
 #include <nng/protocol/reqrep0/req.h>
 
 #include "fp/error.h"
+#include "fp/timeutil.h"
 #include "fp_test.h"
 #include "wire/batch.h"
 #include "wire/reply.h"
@@ -73,7 +74,7 @@ static void make_batch(struct wire_batch *b, uint64_t seq)
 	b->agent.service = "svc";
 	b->agent.lang = "c";
 	b->seq = seq;
-	b->t0 = INT64_C(1795514400) * 1000000000;
+	b->t0 = fp_wall_ns() - 60 * FP_NS_PER_SEC;
 	b->t1 = b->t0 + 1000000000;
 	b->fns = fns;
 	b->nfns = 1;

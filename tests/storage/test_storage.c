@@ -16,12 +16,15 @@
 #include <cmocka.h>
 
 #include "fp/error.h"
+#include "fp/timeutil.h"
 #include "fp_test.h"
 #include "storage/storage.h"
 #include "wire/batch.h"
 
 static char url[1024];
-static const int64_t T0 = INT64_C(1795514400) * 1000000000; /* :00 */
+/* An hour ago, on a minute boundary (set in setup): batches must fall
+ * inside the raw retention window, so test times follow the clock. */
+static int64_t T0;
 
 static const struct wire_fn fns[] = {
 	{1, "main", "app.c", 10, "app"},
@@ -87,6 +90,7 @@ static int setup(void **state)
 	(void)state;
 	if (fp_test_db_create("storage", url, sizeof(url)) != 0)
 		return -1;
+	T0 = (fp_wall_ns() / (60 * FP_NS_PER_SEC) - 60) * 60 * FP_NS_PER_SEC;
 	assert_int_equal(storage_connect(url, &c, NULL, 0), 0);
 	assert_int_equal(storage_migrate(c), 0);
 	assert_int_equal(storage_migrate(c), 0); /* idempotent */
@@ -119,18 +123,19 @@ static void test_merge_exactly_once(void **state)
 	struct storage_writer *w = writer();
 	struct wire_batch a, b, c;
 	struct storage_merge_item items[3];
-	struct storage_merge_stats st = {0, 0, 0};
+	struct storage_merge_stats st;
 	(void)state;
+	memset(&st, 0, sizeof(st));
 
 	make_batch(&a, "web-1", 0xa1, 1, T0 + 5000000000);
-	items[0] = (struct storage_merge_item){&a, -1};
+	items[0] = (struct storage_merge_item){&a, -1, 0};
 	assert_int_equal(storage_merge(w, items, 1, &st), 0);
 	assert_int_equal(items[0].dup, 0);
 	assert_int_equal(sql_ll("SELECT sum(ncalls) FROM fn_stats"), 15);
 	assert_int_equal(st.rows, 3 + 2 + 3);
 
 	/* The same (agent, seq) again: acked as duplicate, nothing added. */
-	items[0] = (struct storage_merge_item){&a, -1};
+	items[0] = (struct storage_merge_item){&a, -1, 0};
 	assert_int_equal(storage_merge(w, items, 1, &st), 0);
 	assert_int_equal(items[0].dup, 1);
 	assert_int_equal(sql_ll("SELECT sum(ncalls) FROM fn_stats"), 15);
@@ -139,9 +144,9 @@ static void test_merge_exactly_once(void **state)
 	 * agent on another host. Same bucket as a: rows add up. */
 	make_batch(&b, "web-1", 0xa1, 2, T0 + 15000000000);
 	make_batch(&c, "web-2", 0xb2, 1, T0 + 25000000000);
-	items[0] = (struct storage_merge_item){&b, -1};
-	items[1] = (struct storage_merge_item){&b, -1};
-	items[2] = (struct storage_merge_item){&c, -1};
+	items[0] = (struct storage_merge_item){&b, -1, 0};
+	items[1] = (struct storage_merge_item){&b, -1, 0};
+	items[2] = (struct storage_merge_item){&c, -1, 0};
 	assert_int_equal(storage_merge(w, items, 3, &st), 0);
 	assert_int_equal(items[0].dup, 0);
 	assert_int_equal(items[1].dup, 1);
@@ -192,8 +197,120 @@ static void test_paths_and_strings(void **state)
 	free(v);
 	v = fp_test_sql(url, "SELECT to_char(min(bucket) AT TIME ZONE 'UTC', "
 			     "'YYYY-MM-DD HH24:MI:SS') FROM fn_stats");
-	assert_string_equal(v, "2026-11-24 10:00:00");
+	{
+		char want[32];
+		fp_format_time(T0, want, sizeof(want));
+		want[10] = ' ';
+		want[19] = '\0'; /* "YYYY-MM-DD HH:MM:SS" */
+		assert_string_equal(v, want);
+	}
 	free(v);
+}
+
+/* The rollup tier holds the same sums as the raw tier, bucketed by hour. */
+static void test_rollup_equals_raw(void **state)
+{
+	(void)state;
+	assert_int_equal(sql_ll("SELECT sum(ncalls) FROM fn_stats_1h"),
+			 sql_ll("SELECT sum(ncalls) FROM fn_stats"));
+	assert_int_equal(sql_ll("SELECT sum(cumtime_ns) FROM fn_stats_1h"),
+			 sql_ll("SELECT sum(cumtime_ns) FROM fn_stats"));
+	assert_int_equal(sql_ll("SELECT sum(pcalls) FROM edge_stats_1h"),
+			 sql_ll("SELECT sum(pcalls) FROM edge_stats"));
+	assert_int_equal(sql_ll("SELECT sum(total_ns) FROM stack_stats_1h"),
+			 sql_ll("SELECT sum(total_ns) FROM stack_stats"));
+	assert_int_equal(sql_ll("SELECT count(*) FROM fn_stats_1h WHERE "
+				"extract(epoch FROM bucket)::bigint % 3600 "
+				"<> 0"),
+			 0);
+}
+
+/* Two agents of one series in one group: their rows are summed in memory
+ * before they are written; a batch from before the raw retention or from
+ * the far future is refused, not stored. */
+static void test_preaggregation_and_window(void **state)
+{
+	PGconn *c;
+	struct storage_writer *w;
+	struct wire_batch a, b, old, future;
+	struct storage_merge_item items[4];
+	struct storage_merge_stats st;
+	long long before = sql_ll("SELECT sum(ncalls) FROM fn_stats");
+	(void)state;
+
+	assert_int_equal(storage_connect(url, &c, NULL, 0), 0);
+	assert_int_equal(storage_writer_create(c, &w), 0);
+	memset(&st, 0, sizeof(st));
+	make_batch(&a, "web-3", 0xc1, 1, T0 + 1000000000);
+	make_batch(&b, "web-3", 0xc2, 1, T0 + 2000000000);
+	make_batch(&old, "web-3", 0xc3, 1,
+		   fp_wall_ns() - 8 * 86400 * FP_NS_PER_SEC);
+	make_batch(&future, "web-3", 0xc4, 1,
+		   fp_wall_ns() + 2 * 86400 * FP_NS_PER_SEC);
+	items[0] = (struct storage_merge_item){&a, -1, -1};
+	items[1] = (struct storage_merge_item){&b, -1, -1};
+	items[2] = (struct storage_merge_item){&old, -1, -1};
+	items[3] = (struct storage_merge_item){&future, -1, -1};
+	assert_int_equal(storage_merge(w, items, 4, &st), 0);
+	assert_int_equal(items[0].status, 0);
+	assert_int_equal(items[1].status, 0);
+	assert_int_equal(items[2].status, FP_ERANGE);
+	assert_int_equal(items[3].status, FP_ERANGE);
+	assert_int_equal(items[2].dup, 0);
+	assert_int_equal(st.batches_new, 2);
+	assert_int_equal(st.batches_refused, 2);
+	assert_int_equal(st.rows, 2 * (3 + 2 + 3));
+	assert_int_equal(st.rows_written, 3 + 2 + 3); /* summed pairwise */
+	assert_int_equal(sql_ll("SELECT sum(ncalls) FROM fn_stats") - before,
+			 2 * 15);
+	storage_writer_destroy(w);
+}
+
+/* Retention drops whole partitions, per tier; partitions are made ahead. */
+static void test_retention(void **state)
+{
+	PGconn *c;
+	struct storage_writer *w;
+	struct storage_writer_opts o = {2 * 86400, 30 * 86400, 3600};
+	int created = -1, dropped = -1;
+	char *v;
+	(void)state;
+
+	/* A raw and a rollup partition 10 days old, with a row each. */
+	v = fp_test_sql(url, "SELECT fleetprof_ensure_partitions("
+			     "current_date - 10, current_date - 10)");
+	free(v);
+	v = fp_test_sql(url, "WITH a AS (INSERT INTO fn_stats VALUES "
+			     "(now() - interval '10 days', 1, 1, 1, 1, 1, 1) "
+			     "RETURNING 1), b AS (INSERT INTO fn_stats_1h "
+			     "VALUES (date_trunc('hour', now() - interval "
+			     "'10 days'), 1, 1, 1, 1, 1, 1) RETURNING 1) "
+			     "SELECT (SELECT count(*) FROM a) + "
+			     "(SELECT count(*) FROM b)");
+	assert_string_equal(v, "2");
+	free(v);
+
+	assert_int_equal(storage_connect(url, &c, NULL, 0), 0);
+	assert_int_equal(storage_writer_create(c, &w), 0);
+	storage_writer_configure(w, &o);
+	assert_int_equal(storage_maintain(w, &created, &dropped), 0);
+	/* raw fn/edge/stack + ledger for day -10 (and older, none). */
+	assert_int_equal(dropped, 4);
+	assert_int_equal(sql_ll("SELECT count(*) FROM fn_stats WHERE bucket "
+				"< now() - interval '9 days'"),
+			 0);
+	assert_int_equal(sql_ll("SELECT count(*) FROM fn_stats_1h WHERE "
+				"bucket < now() - interval '9 days'"),
+			 1);
+	/* Today and the next two days exist for every table. */
+	assert_int_equal(sql_ll("SELECT count(*) FROM pg_class WHERE relname "
+				"= 'fn_stats_p' || to_char(current_date + 2, "
+				"'YYYYMMDD')"),
+			 1);
+	assert_int_equal(storage_maintain(w, &created, &dropped), 0);
+	assert_int_equal(created, 0);
+	assert_int_equal(dropped, 0);
+	storage_writer_destroy(w);
 }
 
 static void test_identities_stable(void **state)
@@ -229,6 +346,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_merge_exactly_once),
 		cmocka_unit_test(test_paths_and_strings),
+		cmocka_unit_test(test_rollup_equals_raw),
+		cmocka_unit_test(test_preaggregation_and_window),
+		cmocka_unit_test(test_retention),
 		cmocka_unit_test(test_identities_stable),
 		cmocka_unit_test(test_db_down),
 	};

@@ -63,21 +63,44 @@ PGconn *storage_writer_conn(struct storage_writer *w);
 struct storage_merge_item {
 	const struct wire_batch *batch; /* in: decoded, validated */
 	int dup;			/* out: 1 if committed before */
+	int status; /* out: 0, or FP_ERANGE: t0 outside the accepted window
+		       (older than the raw retention, or over a day ahead):
+		       not stored, reply with the reason, do not retry */
 };
 
 struct storage_merge_stats {
 	uint64_t batches_new;
 	uint64_t batches_dup;
-	uint64_t rows; /* fact rows staged */
+	uint64_t batches_refused;
+	uint64_t rows;	       /* fact rows received */
+	uint64_t rows_written; /* rows staged after pre-aggregation */
 };
+
+struct storage_writer_opts {
+	int64_t raw_retention_s;    /* default 7 days */
+	int64_t rollup_retention_s; /* default 90 days */
+	int64_t rollup_bucket_s;    /* default 3600; a multiple of 60 */
+};
+
+/* Sets retention and rollup width (defaults until called). */
+void storage_writer_configure(struct storage_writer *w,
+			      const struct storage_writer_opts *opt);
+
+/*
+ * Partitions ahead (today and two more days) and retention (drops raw and
+ * ledger partitions older than the raw retention, rollup ones older than
+ * the rollup retention). Returns 0 with what was created and dropped.
+ */
+int storage_maintain(struct storage_writer *w, int *created, int *dropped);
 
 /*
  * Merge n batches in ONE transaction: dedup by (agent id, seq) against
  * ingested_batches (and within the group), then add the new batches'
- * counters to the fact tables. Returns 0 after COMMIT (items[].dup set);
- * FP_EDBDOWN if the connection was lost (nothing is known to be committed:
- * the caller must not ack; resending is safe); FP_EDB if PostgreSQL refused
- * the data (rolled back). stats may be NULL.
+ * counters to the raw and rollup fact tables. Returns 0 after COMMIT
+ * (items[].dup and .status set); FP_EDBDOWN if the connection was lost or
+ * the failure is transient (nothing is known to be committed: the caller must
+ * not ack; resending is safe); FP_EDB if PostgreSQL refused the data (rolled
+ * back). stats may be NULL.
  */
 int storage_merge(struct storage_writer *w, struct storage_merge_item *items,
 		  size_t n, struct storage_merge_stats *stats);
