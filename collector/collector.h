@@ -22,6 +22,7 @@ struct collector_options {
 	int contexts;		     /* concurrent requests in flight */
 	int commit_ms;		     /* group commit: wait this long for more */
 	int max_group;		     /* batches per transaction */
+	long max_rows;		     /* rows per transaction (0: no limit) */
 	int64_t raw_retention_ns;    /* raw tier and ledger (7 d) */
 	int64_t rollup_retention_ns; /* rollup tier (90 d) */
 	int64_t rollup_bucket_ns;    /* rollup width (1 h) */

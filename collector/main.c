@@ -73,6 +73,7 @@ int main(int argc, char **argv)
 	c.opt.contexts = 64;
 	c.opt.commit_ms = 20;
 	c.opt.max_group = 256;
+	c.opt.max_rows = 200000;
 	c.opt.raw_retention_ns = 7 * 86400 * FP_NS_PER_SEC;
 	c.opt.rollup_retention_ns = 90 * 86400 * FP_NS_PER_SEC;
 	c.opt.rollup_bucket_ns = 3600 * FP_NS_PER_SEC;

@@ -254,7 +254,14 @@ static void *writer_main(void *arg)
 						      &ts) == 0)
 				;
 		}
-		while (c->qhead != NULL && n < c->opt.max_group) {
+		/* A group ends at max_group batches or max_rows rows (at
+		 * least one batch, however large). */
+		uint64_t rows = 0;
+		while (c->qhead != NULL && n < c->opt.max_group &&
+		       (n == 0 || c->opt.max_rows <= 0 ||
+			rows < (uint64_t)c->opt.max_rows)) {
+			const struct wire_batch *b = c->qhead->batch;
+			rows += (uint64_t)b->nfstats + b->nedges + b->nnodes;
 			xs[n++] = c->qhead;
 			c->qhead = c->qhead->next;
 			c->qlen--;
