@@ -35,6 +35,7 @@
 #define NCHILDREN 4
 #define CHILD_REQUESTS 5
 #define PEER_STOP UINT64_C(0xffffffffffffff)
+#define PEER_STATS UINT64_C(0xfffffffffffffe)
 
 /* A libnng REP socket answering {ok, seq: first 8 bytes of the request}. */
 struct peer {
@@ -109,7 +110,7 @@ static uint64_t req_seq(nng_msg *m)
 	return nng_msg_len(m) >= 8 ? be64(nng_msg_body(m)) : 0;
 }
 
-static void peer_reply(nng_ctx ctx, nng_aio *aio, nng_msg *m)
+static void peer_reply(struct peer *p, nng_ctx ctx, nng_aio *aio, nng_msg *m)
 {
 	struct wire_reply r;
 	void *out = NULL;
@@ -118,7 +119,14 @@ static void peer_reply(nng_ctx ctx, nng_aio *aio, nng_msg *m)
 	memset(&r, 0, sizeof(r));
 	r.ok = 1;
 	r.seq = req_seq(m);
-	snprintf(r.msg, sizeof(r.msg), "ack %llu", (unsigned long long)r.seq);
+	if (r.seq == PEER_STATS) {
+		r.seq = (uint64_t)atomic_load(&p->requests);
+		snprintf(r.msg, sizeof(r.msg), "pipes %d",
+			 atomic_load(&p->pipes));
+	} else {
+		snprintf(r.msg, sizeof(r.msg), "ack %llu",
+			 (unsigned long long)r.seq);
+	}
 	nng_msg_clear(m);
 	if (wire_reply_encode(&r, &out, &len) != 0 ||
 	    nng_msg_append(m, out, len) != 0) {
@@ -135,7 +143,8 @@ static void peer_reply(nng_ctx ctx, nng_aio *aio, nng_msg *m)
 }
 
 /*
- * Serves until a request with seq PEER_STOP: then the thread leaves libnng
+ * Serves until a request with seq PEER_STOP (PEER_STATS is answered with the
+ * request count as seq and the connection count in msg): then it leaves libnng
  * alone, so nng_close() never races a call in flight (libnng 1.5.2 panics
  * when a socket is closed under a running nng_ctx_send).
  */
@@ -162,14 +171,14 @@ static void *peer_main(void *arg)
 			goto out;
 		}
 		atomic_fetch_add(&p->requests, 2);
-		peer_reply(c1, a1, m1);
-		peer_reply(c2, a2, m2);
+		peer_reply(p, c1, a1, m1);
+		peer_reply(p, c2, a2, m2);
 	}
 	while (!stop && (m1 = peer_recv(c1, a1)) != NULL) {
 		stop = req_seq(m1) == PEER_STOP;
-		if (!stop)
+		if (!stop && req_seq(m1) != PEER_STATS)
 			atomic_fetch_add(&p->requests, 1);
-		peer_reply(c1, a1, m1);
+		peer_reply(p, c1, a1, m1);
 	}
 out:
 	nng_aio_free(a1);
@@ -716,24 +725,103 @@ static int child_main(struct agent_transport *inherited, const char *url, int n)
 	return 0;
 }
 
+/*
+ * The peer of the fork test: this program exec'd with "--peer FD", listening
+ * on a TCP port it writes to FD. A process of its own so that the parent
+ * forks while none of its threads is busy: a child forked while another
+ * thread holds the allocator's lock deadlocks under ASan (gcc 12's libasan
+ * does not lock its allocator around fork; glibc's malloc does).
+ */
+static int peer_process(const char *fdtext)
+{
+	struct peer p;
+	nng_listener l;
+	char line[32], *end;
+	long fd = strtol(fdtext, &end, 10);
+	int port = 0, n;
+
+	if (*end != '\0' || fd < 0 || fd > INT32_MAX)
+		return 2;
+	memset(&p, 0, sizeof(p));
+	if (nng_rep0_open(&p.sock) != 0 ||
+	    nng_pipe_notify(p.sock, NNG_PIPE_EV_ADD_POST, on_pipe, &p) != 0 ||
+	    nng_listen(p.sock, "tcp://127.0.0.1:0", &l, 0) != 0 ||
+	    nng_listener_get_int(l, NNG_OPT_TCP_BOUND_PORT, &port) != 0)
+		return 3;
+	n = snprintf(line, sizeof(line), "%d\n", port);
+	if (write((int)fd, line, (size_t)n) != n)
+		return 4;
+	close((int)fd);
+	peer_main(&p);
+	nng_close(p.sock);
+	return 0;
+}
+
+/* Starts peer_process(); returns its pid, its URL in url. */
+static pid_t peer_spawn(char *url, size_t len)
+{
+	char fdtext[16], buf[32], *end;
+	size_t got = 0;
+	ssize_t n;
+	long port;
+	int fds[2];
+	pid_t pid;
+
+	assert_int_equal(pipe(fds), 0);
+	snprintf(fdtext, sizeof(fdtext), "%d", fds[1]);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		close(fds[0]);
+		execl("/proc/self/exe", "test_transport", "--peer", fdtext,
+		      (char *)NULL);
+		_exit(127);
+	}
+	close(fds[1]);
+	/* The peer closes its end once listening: read to EOF. */
+	while (got < sizeof(buf) - 1) {
+		n = read(fds[0], buf + got, sizeof(buf) - 1 - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	close(fds[0]);
+	buf[got] = '\0';
+	port = strtol(buf, &end, 10);
+	assert_true(port > 0 && port < 65536 && *end == '\n');
+	snprintf(url, len, "tcp://127.0.0.1:%ld", port);
+	return pid;
+}
+
+/*
+ * libnng is initialised in this process (a socket opened and closed here,
+ * besides the other tests), then the process forks without exec: children
+ * forget the inherited transport and use their own. None may abort, the
+ * parent's connection must be untouched, and the peer counts every request.
+ */
 static void test_fork(void **state)
 {
 	struct agent_transport *t = NULL;
 	struct wire_reply r;
-	struct peer p;
-	pid_t pids[NCHILDREN];
+	nng_socket s;
+	pid_t pids[NCHILDREN], peer;
+	char url[64], want[32];
 	int status;
 
 	(void)state;
-	peer_start(&p, "tcp://127.0.0.1:0", 0);
-	assert_int_equal(agent_transport_create(p.url, &t), 0);
+	assert_int_equal(nng_rep0_open(&s), 0);
+	nng_close(s);
+	peer = peer_spawn(url, sizeof(url));
+	assert_int_equal(agent_transport_create(url, &t), 0);
 	assert_int_equal(send_seq(t, 1, 64, LONG_MS, &r), 0);
 	assert_ack(&r, 1);
 	for (int i = 0; i < NCHILDREN; i++) {
 		pids[i] = fork();
 		assert_true(pids[i] >= 0);
 		if (pids[i] == 0)
-			_exit(child_main(t, p.url, i));
+			_exit(child_main(t, url, i));
 	}
 	for (int i = 0; i < NCHILDREN; i++) {
 		assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
@@ -742,15 +830,19 @@ static void test_fork(void **state)
 	}
 	assert_int_equal(send_seq(t, 2, 64, LONG_MS, &r), 0);
 	assert_ack(&r, 2);
-	assert_int_equal(atomic_load(&p.requests),
-			 1 + NCHILDREN * CHILD_REQUESTS + 1);
+	assert_int_equal(send_seq(t, PEER_STATS, 8, LONG_MS, &r), 0);
+	assert_int_equal(r.seq, 1 + NCHILDREN * CHILD_REQUESTS + 1);
 	/* The parent never had to reconnect: one connection per process. */
-	assert_int_equal(atomic_load(&p.pipes), 1 + NCHILDREN);
+	snprintf(want, sizeof(want), "pipes %d", 1 + NCHILDREN);
+	assert_string_equal(r.msg, want);
+	assert_int_equal(send_seq(t, PEER_STOP, 8, LONG_MS, &r), 0);
 	agent_transport_destroy(t);
-	peer_stop(&p);
+	assert_int_equal(waitpid(peer, &status, 0), peer);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_urls),
@@ -766,5 +858,7 @@ int main(void)
 		cmocka_unit_test(test_fork),
 	};
 
+	if (argc == 3 && strcmp(argv[1], "--peer") == 0)
+		return peer_process(argv[2]);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

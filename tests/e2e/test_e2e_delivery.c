@@ -214,10 +214,6 @@ static void test_forked_children(void **state)
 		       "FLEETPROF_HOST=fork-host",
 		       "FLEETPROF_INTERVAL=0.2",
 		       "FLEETPROF_EXIT_TIMEOUT_MS=30000",
-		       /* LeakSanitizer cannot stop the world in a child forked
-			* from a threaded parent (it can hang at exit); the
-			* agent's leaks are checked by the threaded tests. */
-		       "ASAN_OPTIONS=detect_leaks=0",
 		       NULL};
 	char *argv[] = {(char *)fp_test_bin("fleetprof-sample"),
 			"--workload",
@@ -234,6 +230,13 @@ static void test_forked_children(void **state)
 	char *v;
 	(void)state;
 
+#ifdef FP_SANITIZED
+	/* gcc 12's ASan allocator takes no lock around fork(): a child forked
+	 * while the agent's flush thread allocates can deadlock inside ASan
+	 * (glibc's malloc is fork-safe; the normal build runs this test). */
+	printf("SKIP: fork test under sanitizers (ASan allocator vs fork)\n");
+	skip();
+#endif
 	snprintf(e1, sizeof(e1), "FLEETPROF_COLLECTOR=%s", listen_url);
 	coll = start_collector(NULL);
 	pid = fp_test_spawn(argv, env, log_path);
