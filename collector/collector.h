@@ -2,8 +2,12 @@
  * fleetprof-collector internals: the nng REP server (server.c) hands decoded
  * batches to one writer thread (writer.c), which merges them into
  * PostgreSQL in group commits and only then sends each batch's reply.
- * Threads: nng's callback threads run the server; the writer owns the
- * database connection; the main thread waits for a signal.
+ * Threads: nng's callback threads run the server and the HTTP endpoints
+ * (http.c); the writer owns the database connection; the main thread waits
+ * for signals (drain, reload). config.c fills the options; SIGHUP changes
+ * commit_ms, max_group (down only), max_rows, the retentions, the
+ * maintenance interval, log_level and drain_timeout_ns under c->lock, and
+ * tokens under c->auth_lock: read those under the same lock.
  */
 #ifndef COLLECTOR_COLLECTOR_H
 #define COLLECTOR_COLLECTOR_H
@@ -13,8 +17,13 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "fp/error.h"
 #include "wire/batch.h"
 #include "wire/reply.h"
+
+struct collector_tokens;
+struct nng_tls_config;
+struct nng_http_server;
 
 struct collector_options {
 	const char *listen;	     /* nng URL(s), comma-separated */
@@ -28,6 +37,17 @@ struct collector_options {
 	int64_t rollup_bucket_ns;    /* rollup width (1 h) */
 	int64_t maintenance_interval_ns; /* partitions + retention (10 min) */
 	struct wire_limits limits;
+
+	/* Strings and tokens below and above are owned by the struct
+	 * collector_config that filled them (config.c). */
+	int log_level;			 /* FP_LOG_* */
+	int64_t drain_timeout_ns;	 /* SIGTERM drain bound */
+	const char *http_listen;	 /* /metrics etc., "" = off */
+	const char *tls_cert_file;	 /* PEM; NULL when not configured */
+	const char *tls_key_file;	 /* PEM; NULL when not configured */
+	const char *tls_ca_file;	 /* NULL = no client certificates */
+	size_t max_pending_bytes;	 /* backpressure threshold */
+	struct collector_tokens *tokens; /* NULL = anyone may send */
 };
 
 /* One request in flight: an nng context and its state. */
@@ -35,11 +55,19 @@ struct collector_ctx {
 	struct collector *c;
 	nng_ctx ctx;
 	nng_aio *aio;
-	int state; /* CTX_RECV, CTX_WAIT, CTX_SEND */
+	int state; /* CTX_IDLE, CTX_RECV, CTX_WAIT, CTX_SEND */
 	struct wire_batch *batch;
+	size_t pending; /* bytes counted in stats.pending_bytes, 0 = none */
 	char peer[160];
-	struct collector_ctx *next; /* writer queue link */
+	struct collector_ctx *next;	   /* writer queue link */
+	struct collector_ctx *parked_next; /* backpressure list link */
 };
+
+/* FP_E codes 1..N of common/include/fp/error.h; index 0 = other. */
+#define COLLECTOR_ERR_ONE(name, num, msg) +1
+#define COLLECTOR_NREASONS (1 FP_ERRNO_MAP(COLLECTOR_ERR_ONE))
+/* Commit latency buckets: 0.005 s .. 10 s (Prometheus' defaults). */
+#define COLLECTOR_COMMIT_BUCKETS 11
 
 struct collector_stats {
 	atomic_uint_least64_t received;
@@ -50,6 +78,17 @@ struct collector_stats {
 	atomic_uint_least64_t commits;
 	atomic_uint_least64_t rows;
 	atomic_uint_least64_t reconnects;
+
+	/* metrics.c: replies with retry=false, by FP_E code (0 = other). */
+	atomic_uint_least64_t rejected_by[COLLECTOR_NREASONS];
+	/* Commit durations (collector_observe_commit): per bucket, not
+	 * cumulative, the last one +Inf; and their sum. */
+	atomic_uint_least64_t commit_buckets[COLLECTOR_COMMIT_BUCKETS + 1];
+	atomic_uint_least64_t commit_sum_ns;
+	/* Received batches not answered yet: server.c adds when it hands a
+	 * batch to the writer, collector_reply() subtracts. */
+	atomic_uint_least64_t pending_bytes;
+	atomic_uint_least64_t pending_batches;
 };
 
 struct collector {
@@ -67,14 +106,59 @@ struct collector {
 	int writer_started;
 
 	struct collector_stats stats;
+
+	/* Health (http.c). db_up: 1 while the writer holds a working
+	 * connection, 0 otherwise; the writer sets it. listening: 1 from
+	 * server start until the drain begins. */
+	atomic_int db_up;
+	atomic_int listening;
+	int64_t start_wall_ns;
+
+	pthread_mutex_t auth_lock; /* guards opt.tokens */
+
+	/* server.c: context life cycle, backpressure and drain. */
+	pthread_mutex_t srv_lock;
+	pthread_cond_t srv_cond;      /* a context went idle */
+	struct collector_ctx *parked; /* idle while throttled */
+	int active;		      /* contexts not idle */
+	int draining;		      /* no context receives again */
+	atomic_int throttled;	      /* receives paused (pending bytes) */
+	int64_t throttled_since;      /* mono ns */
+	struct nng_tls_config *tls;   /* for tls+tcp:// listeners */
+	struct nng_http_server *http; /* /metrics, /healthz, /readyz */
 };
+
+/* Initialises the locks of a zeroed collector; fini destroys them. */
+void collector_init(struct collector *c);
+void collector_fini(struct collector *c);
 
 /* Sets up the socket and contexts and starts listening. */
 int collector_server_start(struct collector *c);
+/*
+ * Drain, step 1: no context receives again (a receive in progress ends
+ * within a second); batches already received are still committed and
+ * answered by the writer.
+ */
+void collector_server_drain(struct collector *c);
+/* Drain, step 2: waits until every context is idle. 0, or FP_ETIMEDOUT
+ * when deadline (fp_mono_ns) passes first. */
+int collector_server_drain_wait(struct collector *c, int64_t deadline);
 /* Closes the socket and frees the contexts (waits for callbacks). */
 void collector_server_stop(struct collector *c);
-/* Called by the writer: sends r as the reply of x and re-arms it. */
+/*
+ * Called by the writer (and by the server for bad input): sends r as the
+ * reply of x, frees x->batch, releases x's pending bytes (which may resume
+ * paused receives), counts a retry=false reply as rejected by r->code, then
+ * re-arms x. Exactly once per batch handed to the writer.
+ */
 void collector_reply(struct collector_ctx *x, const struct wire_reply *r);
+
+/*
+ * The writer calls this after each COMMIT, and only there, with the
+ * transaction's duration in ns: it feeds the commit latency histogram.
+ * Thread-safe, lock-free (metrics.c).
+ */
+void collector_observe_commit(struct collector *c, int64_t ns);
 
 int collector_writer_start(struct collector *c);
 /* Drains what is queued (commit and reply), then stops the thread. */

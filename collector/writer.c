@@ -123,11 +123,13 @@ static int ensure_connected(struct collector *c, struct writer_state *ws)
 			ws->backoff = 5 * FP_NS_PER_SEC;
 		ws->next_connect = fp_mono_ns() + ws->backoff;
 		atomic_fetch_add(&c->stats.reconnects, 1);
+		atomic_store(&c->db_up, 0);
 		return FP_EDBDOWN;
 	}
 	if (ws->backoff != 0)
 		fp_notice("database connection restored");
 	ws->backoff = 0;
+	atomic_store(&c->db_up, 1);
 	return 0;
 }
 
@@ -136,11 +138,19 @@ static void maintain(struct collector *c, struct writer_state *ws)
 {
 	int created = 0, dropped = 0;
 	int64_t now = fp_mono_ns();
+	struct storage_writer_opts o;
+	int64_t every;
 	if (ws->w == NULL || now < ws->next_maintenance)
 		return;
-	ws->next_maintenance = now + (c->opt.maintenance_interval_ns > 0
-					      ? c->opt.maintenance_interval_ns
-					      : 600 * FP_NS_PER_SEC);
+	/* Settings SIGHUP may have changed are read under the lock. */
+	pthread_mutex_lock(&c->lock);
+	o.raw_retention_s = c->opt.raw_retention_ns / FP_NS_PER_SEC;
+	o.rollup_retention_s = c->opt.rollup_retention_ns / FP_NS_PER_SEC;
+	o.rollup_bucket_s = c->opt.rollup_bucket_ns / FP_NS_PER_SEC;
+	every = c->opt.maintenance_interval_ns;
+	pthread_mutex_unlock(&c->lock);
+	storage_writer_configure(ws->w, &o);
+	ws->next_maintenance = now + (every > 0 ? every : 600 * FP_NS_PER_SEC);
 	if (storage_maintain(ws->w, &created, &dropped) != 0) {
 		fp_warn("maintenance failed; retrying in the next interval");
 		return;
@@ -173,6 +183,7 @@ static void commit_group(struct collector *c, struct writer_state *ws,
 	}
 	for (int i = 0; i < n; i++)
 		items[i].batch = xs[i]->batch;
+	int64_t t_commit = fp_mono_ns();
 	rc = storage_merge(ws->w, items, (size_t)n, &st);
 	if (rc == FP_EDB && n > 1) {
 		/* Isolate the batch PostgreSQL refuses. */
@@ -182,6 +193,7 @@ static void commit_group(struct collector *c, struct writer_state *ws,
 		return;
 	}
 	if (rc == 0) {
+		collector_observe_commit(c, fp_mono_ns() - t_commit);
 		atomic_fetch_add(&c->stats.commits, 1);
 		atomic_fetch_add(&c->stats.rows, st.rows);
 		if (ws->crash_after > 0 && ++ws->commits >= ws->crash_after) {
@@ -195,6 +207,7 @@ static void commit_group(struct collector *c, struct writer_state *ws,
 	if (rc == FP_EDBDOWN) {
 		storage_writer_destroy(ws->w);
 		ws->w = NULL;
+		atomic_store(&c->db_up, 0);
 	}
 	for (int i = 0; i < n; i++)
 		reply_status(c, xs[i], rc == 0 ? items[i].status : rc,
