@@ -35,7 +35,25 @@ void cli_error_print(const struct cli_error *e, FILE *err);
 /* The whole program; returns the exit status. argv[0] is the program. */
 int cli_main(int argc, char **argv, FILE *out, FILE *err);
 
-/* `fleetprof top`; argv[0] is "top". Returns the exit status. */
-int cli_top_main(int argc, char **argv, FILE *out, FILE *err);
+/*
+ * The commands, called by cli_main after parsing: each returns the exit
+ * status and, when it is not CLI_EXIT_OK, fills e (cli_main prints it).
+ */
+struct cli_args;
+#define CLI_COMMAND(name)                                                    \
+	int cli_##name##_run(const struct cli_args *a, FILE *out, FILE *err, \
+			     struct cli_error *e);                           \
+	extern const char cli_##name##_usage[]
+CLI_COMMAND(top);
+CLI_COMMAND(hosts);
+CLI_COMMAND(services);
+CLI_COMMAND(callers);
+CLI_COMMAND(callees);
+CLI_COMMAND(tree);
+CLI_COMMAND(flame);
+CLI_COMMAND(diff);
+CLI_COMMAND(timeline);
+CLI_COMMAND(export);
+#undef CLI_COMMAND
 
 #endif

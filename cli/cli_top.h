@@ -21,6 +21,10 @@ struct cli_top_result {
 	int sort;	 /* STORAGE_SORT_* */
 	const struct storage_top_row *rows;
 	size_t n;
+	int tier;	      /* STORAGE_TIER_* */
+	int group;	      /* STORAGE_GROUP_* */
+	const char *function; /* --function, shown in the header */
+	int color;
 };
 
 /*
@@ -28,5 +32,12 @@ struct cli_top_result {
  * (unknown format) or FP_EIO (the stream reported an error).
  */
 int cli_top_write(FILE *out, int format, const struct cli_top_result *r);
+
+/* Cells of a ranking row (shared with callers/callees). */
+struct cli_stat_cells {
+	char ncalls[48], tottime[48], percall[48], cumtime[48], cumpercall[48];
+};
+void cli_stat_cells(uint64_t ncalls, uint64_t pcalls, double tottime_ns,
+		    double cumtime_ns, struct cli_stat_cells *c);
 
 #endif

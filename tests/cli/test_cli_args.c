@@ -36,11 +36,12 @@ static int64_t at(const char *rfc3339)
 static void test_parse_defaults(void **state)
 {
 	char *argv[] = {"top"};
-	struct cli_top_args a;
+	struct cli_args a;
 	struct cli_error e;
 	(void)state;
 
-	assert_int_equal(cli_top_args_parse(ARGC(argv), argv, &a, &e), 0);
+	assert_int_equal(cli_args_parse(cli_cmd_top, ARGC(argv), argv, &a, &e),
+			 0);
 	assert_null(a.since);
 	assert_null(a.from);
 	assert_null(a.until);
@@ -53,7 +54,7 @@ static void test_parse_defaults(void **state)
 	assert_int_equal(a.clock, WIRE_CLOCK_WALL);
 	assert_int_equal(a.verbose, 0);
 	assert_int_equal(a.help, 0);
-	cli_top_args_fini(&a);
+	cli_args_fini(&a);
 }
 
 static void test_parse_all(void **state)
@@ -64,11 +65,12 @@ static void test_parse_all(void **state)
 			"cumpercall",	 "--limit", "0",
 			"--format=json", "--db",    "postgresql://u@h/db",
 			"--clock",	 "cpu",	    "-v"};
-	struct cli_top_args a;
+	struct cli_args a;
 	struct cli_error e;
 	(void)state;
 
-	assert_int_equal(cli_top_args_parse(ARGC(argv), argv, &a, &e), 0);
+	assert_int_equal(cli_args_parse(cli_cmd_top, ARGC(argv), argv, &a, &e),
+			 0);
 	assert_string_equal(a.since, "2h");
 	assert_int_equal(a.nhosts, 2);
 	assert_string_equal(a.hosts[0], "web-*");
@@ -80,44 +82,47 @@ static void test_parse_all(void **state)
 	assert_string_equal(a.db, "postgresql://u@h/db");
 	assert_int_equal(a.clock, WIRE_CLOCK_CPU);
 	assert_int_equal(a.verbose, 1);
-	cli_top_args_fini(&a);
+	cli_args_fini(&a);
 }
 
 static void test_parse_negative_time_value(void **state)
 {
 	/* A value may start with '-' ("-2h"), just not with "--". */
 	char *argv[] = {"top", "--from", "-2h", "--until", "-1h"};
-	struct cli_top_args a;
+	struct cli_args a;
 	struct cli_error e;
 	(void)state;
 
-	assert_int_equal(cli_top_args_parse(ARGC(argv), argv, &a, &e), 0);
+	assert_int_equal(cli_args_parse(cli_cmd_top, ARGC(argv), argv, &a, &e),
+			 0);
 	assert_string_equal(a.from, "-2h");
 	assert_string_equal(a.until, "-1h");
-	cli_top_args_fini(&a);
+	cli_args_fini(&a);
 }
 
 static void test_parse_help_stops(void **state)
 {
 	char *argv[] = {"top", "--help", "--bogus"};
-	struct cli_top_args a;
+	struct cli_args a;
 	struct cli_error e;
 	(void)state;
 
-	assert_int_equal(cli_top_args_parse(ARGC(argv), argv, &a, &e), 0);
+	assert_int_equal(cli_args_parse(cli_cmd_top, ARGC(argv), argv, &a, &e),
+			 0);
 	assert_int_equal(a.help, 1);
-	cli_top_args_fini(&a);
+	cli_args_fini(&a);
 }
 
 /* Parsing argv must fail with exactly msg and hint. */
 static void expect_parse_error(int argc, char **argv, const char *msg,
 			       const char *hint)
 {
-	struct cli_top_args a;
+	struct cli_args a;
 	struct cli_error e;
 
 	cli_error_clear(&e);
-	assert_int_equal(cli_top_args_parse(argc, argv, &a, &e), FP_EINVAL);
+	assert_int_equal(cli_args_parse(cli_cmd_top, argc, argv, &a, &e),
+			 FP_EINVAL);
 	assert_string_equal(e.msg, msg);
 	assert_string_equal(e.hint, hint);
 }
@@ -476,9 +481,9 @@ static char s_parse[] = "parse", s_parse_file[] = "app/parse.c",
 	    s_libc[] = "libstdc++.so.6", s_evil[] = "evil\x1b[2J";
 
 static const struct storage_top_row rows3[] = {
-	{s_parse, s_parse_file, 42, s_app, 300, 300, 1.5e9, 2.25e9, 3},
-	{s_walk, s_tree, 7, s_app, 120, 20, 12.36e6, 456e6, 2},
-	{s_find, s_empty, 0, s_libc, 5, 5, 2280, 2280, 1},
+	{s_parse, s_parse_file, 42, s_app, 300, 300, 1.5e9, 2.25e9, 3, 0},
+	{s_walk, s_tree, 7, s_app, 120, 20, 12.36e6, 456e6, 2, 0},
+	{s_find, s_empty, 0, s_libc, 5, 5, 2280, 2280, 1, 0},
 };
 
 static char *render(int format, const struct storage_top_row *rows, size_t n,
@@ -507,7 +512,7 @@ static void test_render_table(void **state)
 {
 	static const char want[] =
 		"window 2026-11-24T10:00:00Z .. 2026-11-24T10:15:00Z "
-		"(60 s buckets), 3 hosts\n"
+		"(raw tier, 60 s buckets), 3 hosts\n"
 		"wall clock, ordered by tottime\n"
 		"\n"
 		"ncalls  tottime  percall  cumtime  percall  hosts  "
@@ -521,12 +526,12 @@ static void test_render_table(void **state)
 		"std::map<int, \"k\">::find (libstdc++.so.6)\n";
 	static const char want_empty[] =
 		"window 2026-11-24T10:00:00Z .. 2026-11-24T10:15:00Z "
-		"(60 s buckets), 1 host\n"
+		"(raw tier, 60 s buckets), 1 host\n"
 		"wall clock, ordered by tottime\n"
 		"\n"
 		"no calls recorded in this window\n";
 	struct storage_top_row evil = {s_evil, s_empty, 0, s_empty, 0,
-				       0,      0,	0, 1};
+				       0,      0,	0, 1,	    0};
 	char *t;
 	(void)state;
 

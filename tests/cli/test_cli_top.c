@@ -602,7 +602,7 @@ static void test_table(void **state)
 	struct run r;
 
 	snprintf(want, sizeof(want),
-		 "window %s .. %s (60 s buckets), 1 host\n"
+		 "window %s .. %s (raw tier, 60 s buckets), 1 host\n"
 		 "wall clock, ordered by tottime\n"
 		 "\n"
 		 "ncalls  tottime  percall  cumtime  percall  hosts  "
@@ -630,7 +630,7 @@ static void test_table(void **state)
 	run_top(c, args, &r);
 	assert_int_equal(r.status, 0);
 	snprintf(want, sizeof(want),
-		 "window %s .. %s (60 s buckets), 3 hosts\n", c->from,
+		 "window %s .. %s (raw tier, 60 s buckets), 3 hosts\n", c->from,
 		 c->until);
 	assert_memory_equal(r.out, want, strlen(want));
 	assert_non_null(strstr(r.out, "parse_json (src/json.c:33)\n"));
