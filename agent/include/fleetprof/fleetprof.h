@@ -79,6 +79,15 @@ FP_API void fp_enter(const struct fp_site *site);
 FP_API void fp_exit(void);
 FP_API void fp_exit_site(const struct fp_site *site);
 
+/*
+ * For interpreters (the Python agent): like fp_enter/fp_exit_site, for calls
+ * that are strictly nested but not on the C stack. Such a frame is never
+ * closed by the longjmp check; each enter must be matched by one exit on the
+ * same thread. site must stay valid for the process's life.
+ */
+FP_API void fp_enter_nested(const struct fp_site *site);
+FP_API void fp_exit_nested(const struct fp_site *site);
+
 FP_API const char *fp_strerror(int err);
 
 /* Counters for tests and health checks (process-wide). */
