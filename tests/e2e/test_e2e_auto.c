@@ -174,9 +174,7 @@ static void test_auto_matches_callgrind(void **state)
 
 static int setup(void **state)
 {
-	char cmd[2048];
-	char *out;
-	int st, port;
+	int port;
 	char *argv[] = {(char *)fp_test_bin("fleetprof-collector"),
 			"--listen",
 			listen_url,
@@ -184,15 +182,9 @@ static int setup(void **state)
 			url,
 			NULL};
 	(void)state;
-	if (fp_test_db_create("auto", url, sizeof(url)) != 0)
+	if (fp_test_db_ready("auto", url, sizeof(url)) != 0)
 		return -1;
 	snprintf(outdir, sizeof(outdir), "%s/../tests", getenv("FP_BIN_DIR"));
-	snprintf(cmd, sizeof(cmd), "%s --migrate --db '%s' 2>&1",
-		 fp_test_bin("fleetprof-collector"), url);
-	out = fp_test_run(cmd, &st);
-	free(out);
-	if (st != 0)
-		return -1;
 	port = fp_test_free_port();
 	snprintf(listen_url, sizeof(listen_url), "tcp://127.0.0.1:%d", port);
 	coll = fp_test_spawn(argv, NULL, NULL);

@@ -215,9 +215,6 @@ static void test_database_down_is_not_acked(void **state)
 
 static int setup(void **state)
 {
-	char cmd[2048];
-	char *out;
-	int st;
 	char *argv[] = {(char *)fp_test_bin("fleetprof-collector"),
 			"--listen",
 			listen_url,
@@ -227,13 +224,7 @@ static int setup(void **state)
 			"65536",
 			NULL};
 	(void)state;
-	if (fp_test_db_create("badinput", url, sizeof(url)) != 0)
-		return -1;
-	snprintf(cmd, sizeof(cmd), "%s --migrate --db '%s' 2>&1",
-		 fp_test_bin("fleetprof-collector"), url);
-	out = fp_test_run(cmd, &st);
-	free(out);
-	if (st != 0)
+	if (fp_test_db_ready("badinput", url, sizeof(url)) != 0)
 		return -1;
 	port = fp_test_free_port();
 	snprintf(listen_url, sizeof(listen_url), "tcp://127.0.0.1:%d", port);

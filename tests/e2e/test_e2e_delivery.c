@@ -111,15 +111,7 @@ static void test_exactly_once_across_collector_crashes(void **state)
 	snprintf(log_path, sizeof(log_path), "%s/../tests/e2e-delivery.log",
 		 getenv("FP_BIN_DIR") ? getenv("FP_BIN_DIR") : ".");
 	unlink(log_path);
-	{
-		char cmd[2048];
-		char *out;
-		snprintf(cmd, sizeof(cmd), "%s --migrate --db '%s' 2>&1",
-			 fp_test_bin("fleetprof-collector"), url);
-		out = fp_test_run(cmd, &st);
-		assert_int_equal(st, 0);
-		free(out);
-	}
+	assert_int_equal(fp_test_migrate(url), 0);
 
 	/* Collector 1 dies right after its 3rd commit, before any ack. */
 	coll = start_collector("3");

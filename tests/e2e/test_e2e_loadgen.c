@@ -46,19 +46,6 @@ static void admin_exec(const char *sql)
 	PQfinish(c);
 }
 
-static void migrate(const char *db_url)
-{
-	char cmd[2048];
-	char *out;
-	int st;
-	snprintf(cmd, sizeof(cmd), "%s --migrate --db '%s' 2>&1",
-		 fp_test_bin("fleetprof-collector"), db_url);
-	out = fp_test_run(cmd, &st);
-	if (st != 0)
-		fail_msg("migration failed: %s", out);
-	free(out);
-}
-
 static pid_t start_collector(int port, const char *db_url)
 {
 	char listen[64];
@@ -231,7 +218,7 @@ static void test_collector_kill_and_pg_restart(void **state)
 	if (!restart)
 		printf("note: FLEETPROF_TEST_DB is not deploy/pg-local's "
 		       "cluster: PostgreSQL is not restarted\n");
-	migrate(url);
+	assert_int_equal(fp_test_migrate(url), 0);
 	c1 = start_collector(p1, url);
 	c2 = start_collector(p2, url);
 	snprintf(collectors, sizeof(collectors),
@@ -292,7 +279,7 @@ static void test_collector_before_database(void **state)
 	admin_exec(sql);
 	snprintf(sql, sizeof(sql), "CREATE DATABASE %s", pre);
 	admin_exec(sql);
-	migrate(pre_url);
+	assert_int_equal(fp_test_migrate(pre_url), 0);
 
 	/* The collector's database does not exist yet: it must start, answer
 	 * "retry" and keep trying to connect. */

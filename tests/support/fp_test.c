@@ -243,3 +243,26 @@ char *fp_test_sql(const char *url, const char *sql)
 	PQfinish(c);
 	return out;
 }
+
+int fp_test_migrate(const char *url)
+{
+	char cmd[2048];
+	char *out;
+	int st;
+	snprintf(cmd, sizeof(cmd), "%s --migrate --db '%s' 2>&1",
+		 fp_test_bin("fleetprof-collector"), url);
+	out = fp_test_run(cmd, &st);
+	if (st != 0)
+		fprintf(stderr, "migration failed:\n%s\n", out);
+	free(out);
+	return st == 0 ? 0 : -1;
+}
+
+int fp_test_db_ready(const char *name, char *url, size_t len)
+{
+	if (fp_test_db_create(name, url, len) != 0)
+		return -1;
+	if (fp_test_migrate(url) != 0)
+		fail_msg("cannot migrate %s", url);
+	return 0;
+}

@@ -42,6 +42,13 @@ char *fp_test_run(const char *cmd, int *status);
 /* Waits until something accepts on 127.0.0.1:port (timeout_ms). */
 int fp_test_wait_port(int port, int timeout_ms);
 
+/* Applies the schema to url with `fleetprof-collector --migrate`; 0 or -1. */
+int fp_test_migrate(const char *url);
+
+/* Makes url's database (fp_test_db_create) and migrates it: 0, -1 when
+ * FLEETPROF_TEST_DB is unset, a test failure otherwise. */
+int fp_test_db_ready(const char *name, char *url, size_t len);
+
 /* Runs one SQL statement on url, returns the first column of the first row
  * (malloc'd) or NULL. */
 char *fp_test_sql(const char *url, const char *sql);
