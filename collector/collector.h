@@ -25,6 +25,8 @@ struct collector_tokens;
 struct nng_tls_config;
 struct nng_http_server;
 
+#define COLLECTOR_MAX_WRITERS 16
+
 struct collector_options {
 	const char *listen;	     /* nng URL(s), comma-separated */
 	const char *conninfo;	     /* libpq conninfo or URI ("" = PG* env) */
@@ -32,6 +34,7 @@ struct collector_options {
 	int commit_ms;		     /* group commit: wait this long for more */
 	int max_group;		     /* batches per transaction */
 	long max_rows;		     /* rows per transaction (0: no limit) */
+	int writers;		     /* parallel writer connections */
 	int64_t raw_retention_ns;    /* raw tier and ledger (7 d) */
 	int64_t rollup_retention_ns; /* rollup tier (90 d) */
 	int64_t rollup_bucket_ns;    /* rollup width (1 h) */
@@ -102,8 +105,8 @@ struct collector {
 	struct collector_ctx *qhead, *qtail; /* waiting for the writer */
 	int qlen;
 	int stopping;
-	pthread_t writer;
-	int writer_started;
+	pthread_t writers[COLLECTOR_MAX_WRITERS];
+	int nwriters; /* started */
 
 	struct collector_stats stats;
 

@@ -68,6 +68,7 @@ enum {
 	I_COMMIT_MS,
 	I_MAX_GROUP,
 	I_MAX_ROWS,
+	I_WRITERS,
 	I_LOG_LEVEL,
 	I_DRAIN,
 	I_DB,
@@ -101,6 +102,9 @@ static const struct opt_def opts[I_COUNT] = {
 	[I_MAX_ROWS] = {"collector", "max_rows", "--max-rows", NULL, T_LONG,
 			OFF(max_rows), 0, 1000000000, O_RELOAD, "N",
 			"rows per transaction (0: no limit)"},
+	[I_WRITERS] = {"collector", "writers", "--writers", NULL, T_INT,
+		       OFF(writers), 1, COLLECTOR_MAX_WRITERS, 0, "N",
+		       "database connections merging in parallel"},
 	[I_LOG_LEVEL] = {"collector", "log_level", "--log-level",
 			 "FLEETPROF_LOG_LEVEL", T_LEVEL, OFF(log_level), 0, 0,
 			 O_RELOAD, "LEVEL", "err|warning|notice|info|debug"},
@@ -873,6 +877,7 @@ static int set_defaults(struct collector_config *cfg)
 	o->commit_ms = 20;
 	o->max_group = 256;
 	o->max_rows = 200000;
+	o->writers = 2;
 	o->log_level = FP_LOG_NOTICE;
 	o->drain_timeout_ns = 30 * FP_NS_PER_SEC;
 	wire_limits_default(&o->limits);

@@ -292,22 +292,39 @@ static void *writer_main(void *arg)
 	return NULL;
 }
 
+/*
+ * Several writers share the queue, each with its own connection and
+ * caches: PostgreSQL is the bottleneck and one backend uses one core.
+ * Concurrent groups may touch the same rows; every statement locks rows in
+ * key order, so they wait for each other but cannot deadlock, and the
+ * ledger's unique key turns a batch merged by two writers at once into one
+ * merge and one duplicate.
+ */
 int collector_writer_start(struct collector *c)
 {
-	if (pthread_create(&c->writer, NULL, writer_main, c) != 0)
-		return FP_ENOMEM;
-	c->writer_started = 1;
+	int n = c->opt.writers > 0 ? c->opt.writers : 1;
+	if (n > COLLECTOR_MAX_WRITERS)
+		n = COLLECTOR_MAX_WRITERS;
+	for (c->nwriters = 0; c->nwriters < n; c->nwriters++) {
+		if (pthread_create(&c->writers[c->nwriters], NULL, writer_main,
+				   c) != 0) {
+			if (c->nwriters > 0)
+				break; /* run with fewer */
+			return FP_ENOMEM;
+		}
+	}
 	return 0;
 }
 
 void collector_writer_stop(struct collector *c)
 {
-	if (!c->writer_started)
+	if (c->nwriters == 0)
 		return;
 	pthread_mutex_lock(&c->lock);
 	c->stopping = 1;
 	pthread_cond_broadcast(&c->cond);
 	pthread_mutex_unlock(&c->lock);
-	pthread_join(c->writer, NULL);
-	c->writer_started = 0;
+	for (int i = 0; i < c->nwriters; i++)
+		pthread_join(c->writers[i], NULL);
+	c->nwriters = 0;
 }

@@ -255,7 +255,7 @@ static void test_file_errors(void **state)
 	expect_file_error("[collector]\nlisen = x\n",
 			  "2: [collector] lisen: unknown key (known: listen, "
 			  "contexts, commit_ms, max_group, max_rows, "
-			  "log_level, drain_timeout)");
+			  "writers, log_level, drain_timeout)");
 	expect_file_error("\n[colector]\nlisten = x\n",
 			  "3: [colector]: unknown section (known: collector, "
 			  "database, http, limits, tls, tokens, storage)");

@@ -33,14 +33,12 @@ static pid_t start_collector(const char *fault)
 {
 	char fault_env[64];
 	char *env[] = {fault_env, NULL};
-	char *argv[] = {(char *)fp_test_bin("fleetprof-collector"),
-			"--listen",
-			listen_url,
-			"--db",
-			url,
-			"--log-level",
-			"info",
-			NULL};
+	char *argv[] = {(char *)fp_test_bin("fleetprof-collector"), "--listen",
+			listen_url, "--db", url, "--log-level", "info",
+			"--writers",
+			/* The fault counts one writer's commits: with one
+			 * writer "after the 3rd commit" is one exact moment. */
+			fault ? "1" : "2", NULL};
 	int port = 0;
 	pid_t pid;
 
