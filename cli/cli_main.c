@@ -6,6 +6,7 @@
  */
 #include "cli.h"
 #include "cli_args.h"
+#include "cli_import.h"
 #include "fp/log.h"
 
 #include <stdarg.h>
@@ -61,6 +62,7 @@ static void main_usage(FILE *out)
 	      out);
 	for (const struct cli_command *c = cli_commands; c->name != NULL; c++)
 		fprintf(out, "  %-12s  %s\n", c->name, c->summary);
+	fprintf(out, "  %-12s  %s\n", "import", cli_import_summary);
 	fputs("\n"
 	      "options:\n"
 	      "  -h, --help    show this help and exit\n"
@@ -156,6 +158,8 @@ int cli_main(int argc, char **argv, FILE *out, FILE *err)
 		fputs("fleetprof " FP_VERSION "\n", out);
 		return CLI_EXIT_OK;
 	}
+	if (strcmp(cmd, "import") == 0) /* its own options: --at, --force */
+		return cli_import_main(argc - 1, argv + 1, out, err);
 	for (const struct cli_command *c = cli_commands; c->name != NULL; c++)
 		if (strcmp(cmd, c->name) == 0)
 			return run_command(c, argc - 1, argv + 1, out, err);

@@ -281,6 +281,8 @@ static void *writer_main(void *arg)
 		}
 		if (c->qhead == NULL)
 			c->qtail = NULL;
+		if (n == 0)
+			continue; /* another writer took them while we waited */
 		pthread_mutex_unlock(&c->lock);
 		commit_group(c, &ws, xs, n);
 		maintain(c, &ws);

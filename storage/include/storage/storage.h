@@ -105,4 +105,13 @@ int storage_maintain(struct storage_writer *w, int *created, int *dropped);
 int storage_merge(struct storage_writer *w, struct storage_merge_item *items,
 		  size_t n, struct storage_merge_stats *stats);
 
+/*
+ * Whether (agent id, seq) was ever committed, whatever its t0 (the ledger's
+ * key holds t0 because t0 partitions it). Takes a session advisory lock on
+ * the id, held until the connection closes, so concurrent importers of one
+ * file serialise. Returns 0 with *known (and *t0_ns when known), or FP_EDB.
+ */
+int storage_batch_known(PGconn *conn, const uint8_t id[16], uint64_t seq,
+			int *known, int64_t *t0_ns);
+
 #endif
