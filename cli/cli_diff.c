@@ -407,13 +407,8 @@ int cli_diff_run(const struct cli_args *a, FILE *out, FILE *err,
 		rc = write_json(out, d, keep);
 	else
 		write_csv(out, d, keep);
-	if (rc == 0 && (fflush(out) != 0 || ferror(out)))
-		rc = FP_EIO;
-	if (rc != 0) {
-		cli_error_set(e, "cannot write the output: %s",
-			      fp_strerror(rc));
+	if (cli_output_done(out, rc, e) != 0)
 		goto out_rows;
-	}
 	status = CLI_EXIT_OK;
 out_rows:
 	free(d);

@@ -227,13 +227,8 @@ static int run(const struct cli_args *a, int mode, FILE *out, FILE *err,
 		rc = write_json(out, rows, n);
 	else
 		write_csv(out, rows, n);
-	if (rc == 0 && (fflush(out) != 0 || ferror(out)))
-		rc = FP_EIO;
-	if (rc != 0) {
-		cli_error_set(e, "cannot write the output: %s",
-			      fp_strerror(rc));
+	if (cli_output_done(out, rc, e) != 0)
 		goto out_rows;
-	}
 	status = CLI_EXIT_OK;
 out_rows:
 	storage_edges_free(rows, n);

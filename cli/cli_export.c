@@ -456,11 +456,7 @@ static int export(struct cli_session *s, int format, FILE *out,
 		rc = write_pstats(out, fns, nf, edges, nedges);
 	else
 		rc = write_paths(out, s, format, paths, np);
-	if (rc == 0 && (fflush(out) != 0 || ferror(out)))
-		rc = FP_EIO;
-	if (rc != 0)
-		cli_error_set(e, "cannot write the output: %s",
-			      fp_strerror(rc));
+	rc = cli_output_done(out, rc, e);
 out_free:
 	storage_paths_free(paths, np);
 	storage_top_free(fns, nf);

@@ -4,6 +4,7 @@
  * names may misalign a row, never corrupt it.
  */
 #include "cli_out.h"
+#include "cli.h"
 #include "cli_units.h"
 #include "fp/error.h"
 #include "fp/timeutil.h"
@@ -277,4 +278,14 @@ void cli_table_fini(struct cli_table *t)
 	free(t->cells);
 	free(t->colors);
 	memset(t, 0, sizeof(*t));
+}
+
+int cli_output_done(FILE *out, int rc, struct cli_error *e)
+{
+	if (rc == 0 && (fflush(out) != 0 || ferror(out)))
+		rc = FP_EIO;
+	if (rc != 0)
+		cli_error_set(e, "cannot write the output: %s",
+			      fp_strerror(rc));
+	return rc;
 }

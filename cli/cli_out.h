@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+struct cli_error;
+
 enum cli_color {
 	CLI_COLOR_NONE = 0,
 	CLI_COLOR_RED,
@@ -73,5 +75,12 @@ void cli_table_setf(struct cli_table *t, size_t col, int color, const char *fmt,
  * after a left-aligned last column. Returns 0 or FP_ENOMEM. */
 int cli_table_print(struct cli_table *t, FILE *out, int color);
 void cli_table_fini(struct cli_table *t);
+
+/*
+ * Ends a command's output: rc is the writer's result; the stream is flushed
+ * and checked. On any failure fills e ("cannot write the output: …") and
+ * returns the FP_E* code; 0 otherwise.
+ */
+int cli_output_done(FILE *out, int rc, struct cli_error *e);
 
 #endif

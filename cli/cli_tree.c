@@ -250,12 +250,7 @@ static int run(const struct cli_args *a, const char *fn, FILE *out, FILE *err,
 	if (a->format == CLI_FORMAT_TABLE)
 		cli_table_fini(&table);
 	json_decref(w.json);
-	if (rc == 0 && (fflush(out) != 0 || ferror(out)))
-		rc = FP_EIO;
-	if (rc != 0)
-		cli_error_set(e, "cannot write the output: %s",
-			      fp_strerror(rc));
-	else
+	if (cli_output_done(out, rc, e) == 0)
 		status = CLI_EXIT_OK;
 	free(roots);
 	free(w.path);
