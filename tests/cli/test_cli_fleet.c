@@ -147,66 +147,12 @@ static const struct hdef fleet[] = {
 #define NHOSTDEF (sizeof(fleet) / sizeof(fleet[0]))
 
 struct ctx {
-	PGconn *admin;
-	char dbname[64];
 	char *conninfo;
 	char bindir[512];
 	int64_t t;
 	char win[160]; /* --from T-1m --until T+3m */
 	char from[32], until[32];
 };
-
-static void conninfo_add(char **s, size_t *len, const char *key,
-			 const char *value)
-{
-	size_t need = *len + strlen(key) + 2 * strlen(value) + 5;
-	char *p = realloc(*s, need);
-	size_t o = *len;
-
-	assert_non_null(p);
-	o += (size_t)snprintf(p + o, need - o, "%s%s='", o ? " " : "", key);
-	for (const char *v = value; *v != '\0'; v++) {
-		if (*v == '\'' || *v == '\\')
-			p[o++] = '\\';
-		p[o++] = *v;
-	}
-	p[o++] = '\'';
-	p[o] = '\0';
-	*s = p;
-	*len = o;
-}
-
-static char *conninfo_for(PGconn *admin, const char *dbname)
-{
-	PQconninfoOption *opts = PQconninfo(admin);
-	char *s = NULL;
-	size_t len = 0;
-
-	assert_non_null(opts);
-	for (PQconninfoOption *o = opts; o->keyword != NULL; o++)
-		if (o->val != NULL && o->val[0] != '\0' &&
-		    strcmp(o->keyword, "dbname") != 0)
-			conninfo_add(&s, &len, o->keyword, o->val);
-	conninfo_add(&s, &len, "dbname", dbname);
-	PQconninfoFree(opts);
-	return s;
-}
-
-static void admin_exec(PGconn *admin, const char *verb, const char *dbname,
-		       const char *suffix)
-{
-	char *ident = PQescapeIdentifier(admin, dbname, strlen(dbname));
-	char sql[256];
-	PGresult *r;
-
-	assert_non_null(ident);
-	snprintf(sql, sizeof(sql), "%s %s%s", verb, ident, suffix);
-	PQfreemem(ident);
-	r = PQexec(admin, sql);
-	if (PQresultStatus(r) != PGRES_COMMAND_OK)
-		fail_msg("%s: %s", sql, PQresultErrorMessage(r));
-	PQclear(r);
-}
 
 static void merge_host(struct storage_writer *w, const struct hdef *h,
 		       int64_t t)
@@ -269,7 +215,7 @@ static void merge_host(struct storage_writer *w, const struct hdef *h,
 
 static int setup(void **state)
 {
-	const char *admin_url = getenv("FLEETPROF_TEST_DB");
+	char url[1024];
 	const char *bindir = getenv("FP_BIN_DIR");
 	struct ctx *c = calloc(1, sizeof(*c));
 	struct storage_writer *w;
@@ -279,18 +225,14 @@ static int setup(void **state)
 	if (c == NULL)
 		return -1;
 	*state = c;
-	if (admin_url == NULL || admin_url[0] == '\0')
-		return 0;
 	if (bindir == NULL)
 		return -1;
 	snprintf(c->bindir, sizeof(c->bindir), "%s", bindir);
-	if (storage_connect(admin_url, &c->admin, errbuf, sizeof(errbuf)) != 0)
+	if (fp_test_db_create("fleet", url, sizeof(url)) != 0)
 		return -1;
-	snprintf(c->dbname, sizeof(c->dbname), "fp_test_fleet_%ld",
-		 (long)getpid());
-	admin_exec(c->admin, "DROP DATABASE IF EXISTS", c->dbname, "");
-	admin_exec(c->admin, "CREATE DATABASE", c->dbname, "");
-	c->conninfo = conninfo_for(c->admin, c->dbname);
+	c->conninfo = strdup(url);
+	if (c->conninfo == NULL)
+		return -1;
 	if (storage_connect(c->conninfo, &conn, errbuf, sizeof(errbuf)) != 0)
 		return -1;
 	c->t = storage_bucket_floor(fp_wall_ns()) - 5 * MIN_NS;
@@ -312,30 +254,19 @@ static int teardown(void **state)
 	struct ctx *c = *state;
 
 	/* FP_TEST_KEEP_DB=1 keeps the fleet for a look with fleetprof. */
-	if (getenv("FP_TEST_KEEP_DB") != NULL && c->conninfo != NULL) {
+	if (getenv("FP_TEST_KEEP_DB") != NULL && c->conninfo != NULL)
 		fprintf(stderr, "kept database: %s\n", c->conninfo);
-		PQfinish(c->admin);
-		c->admin = NULL;
-	}
-	if (c->admin != NULL) {
-		if (c->conninfo != NULL)
-			admin_exec(c->admin, "DROP DATABASE IF EXISTS",
-				   c->dbname, " WITH (FORCE)");
-		PQfinish(c->admin);
-	}
+	else if (c->conninfo != NULL)
+		fp_test_db_drop();
 	free(c->conninfo);
 	free(c);
 	return 0;
 }
 
+/* main() has checked FLEETPROF_TEST_DB: setup made the database. */
 static struct ctx *ctx_or_skip(void **state)
 {
-	struct ctx *c = *state;
-	if (c->admin == NULL) {
-		print_message("FLEETPROF_TEST_DB is not set\n");
-		skip();
-	}
-	return c;
+	return *state;
 }
 
 struct run {

@@ -47,68 +47,12 @@ struct stat_def {
 };
 
 struct ctx {
-	PGconn *admin;
-	char dbname[64];
 	char *conninfo; /* of the scratch database */
 	char bindir[512];
 	int64_t t;		  /* the bucket most data is in */
 	char from[32], until[32]; /* --from T-1m --until T+3m */
 	char old_from[32];	  /* T-3h: includes the old bucket */
 };
-
-/* Appends key='value' (quotes and backslashes escaped) to a conninfo. */
-static void conninfo_add(char **s, size_t *len, const char *key,
-			 const char *value)
-{
-	size_t need = *len + strlen(key) + 2 * strlen(value) + 5;
-	char *p = realloc(*s, need);
-	size_t o = *len;
-
-	assert_non_null(p);
-	o += (size_t)snprintf(p + o, need - o, "%s%s='", o ? " " : "", key);
-	for (const char *v = value; *v != '\0'; v++) {
-		if (*v == '\'' || *v == '\\')
-			p[o++] = '\\';
-		p[o++] = *v;
-	}
-	p[o++] = '\'';
-	p[o] = '\0';
-	*s = p;
-	*len = o;
-}
-
-/* The admin connection's parameters with dbname replaced. */
-static char *conninfo_for(PGconn *admin, const char *dbname)
-{
-	PQconninfoOption *opts = PQconninfo(admin);
-	char *s = NULL;
-	size_t len = 0;
-
-	assert_non_null(opts);
-	for (PQconninfoOption *o = opts; o->keyword != NULL; o++)
-		if (o->val != NULL && o->val[0] != '\0' &&
-		    strcmp(o->keyword, "dbname") != 0)
-			conninfo_add(&s, &len, o->keyword, o->val);
-	conninfo_add(&s, &len, "dbname", dbname);
-	PQconninfoFree(opts);
-	return s;
-}
-
-static void admin_exec(PGconn *admin, const char *verb, const char *dbname,
-		       const char *suffix)
-{
-	char *ident = PQescapeIdentifier(admin, dbname, strlen(dbname));
-	char sql[256];
-	PGresult *r;
-
-	assert_non_null(ident);
-	snprintf(sql, sizeof(sql), "%s %s%s", verb, ident, suffix);
-	PQfreemem(ident);
-	r = PQexec(admin, sql);
-	if (PQresultStatus(r) != PGRES_COMMAND_OK)
-		fail_msg("%s: %s", sql, PQresultErrorMessage(r));
-	PQclear(r);
-}
 
 /* One batch of fstats from (host, service, clock) in the bucket at t. */
 static void merge_batch(struct storage_writer *w, const char *host,
@@ -197,7 +141,7 @@ static void load(struct ctx *c, PGconn *conn)
 
 static int setup(void **state)
 {
-	const char *admin_url = getenv("FLEETPROF_TEST_DB");
+	char url[1024];
 	const char *bindir = getenv("FP_BIN_DIR");
 	struct ctx *c = calloc(1, sizeof(*c));
 	PGconn *conn = NULL;
@@ -206,26 +150,18 @@ static int setup(void **state)
 	if (c == NULL)
 		return -1;
 	*state = c;
-	if (admin_url == NULL || admin_url[0] == '\0')
-		return 0; /* every test skips */
 	if (bindir == NULL) {
 		fprintf(stderr, "FP_BIN_DIR is not set (run through ctest)\n");
 		return -1;
 	}
 	snprintf(c->bindir, sizeof(c->bindir), "%s", bindir);
-	if (storage_connect(admin_url, &c->admin, errbuf, sizeof(errbuf)) !=
-	    0) {
-		fprintf(stderr, "cannot connect to %s: %s\n", admin_url,
-			errbuf);
+	if (fp_test_db_create("cli", url, sizeof(url)) != 0)
 		return -1;
-	}
-	snprintf(c->dbname, sizeof(c->dbname), "fp_test_cli_%ld",
-		 (long)getpid());
-	admin_exec(c->admin, "DROP DATABASE IF EXISTS", c->dbname, "");
-	admin_exec(c->admin, "CREATE DATABASE", c->dbname, "");
-	c->conninfo = conninfo_for(c->admin, c->dbname);
+	c->conninfo = strdup(url);
+	if (c->conninfo == NULL)
+		return -1;
 	if (storage_connect(c->conninfo, &conn, errbuf, sizeof(errbuf)) != 0) {
-		fprintf(stderr, "cannot connect to %s: %s\n", c->dbname,
+		fprintf(stderr, "cannot connect to %s: %s\n", c->conninfo,
 			errbuf);
 		return -1;
 	}
@@ -244,26 +180,17 @@ static int teardown(void **state)
 {
 	struct ctx *c = *state;
 
-	if (c->admin != NULL) {
-		if (c->conninfo != NULL)
-			admin_exec(c->admin, "DROP DATABASE IF EXISTS",
-				   c->dbname, " WITH (FORCE)");
-		PQfinish(c->admin);
-	}
+	if (c->conninfo != NULL)
+		fp_test_db_drop();
 	free(c->conninfo);
 	free(c);
 	return 0;
 }
 
+/* main() has checked FLEETPROF_TEST_DB: setup made the database. */
 static struct ctx *ctx_or_skip(void **state)
 {
-	struct ctx *c = *state;
-	if (c->admin == NULL) {
-		print_message("FLEETPROF_TEST_DB is not set: no PostgreSQL "
-			      "to test against (see deploy/pg-local)\n");
-		skip();
-	}
-	return c;
+	return *state;
 }
 
 struct run {

@@ -316,9 +316,13 @@ static void test_retention(void **state)
 static void test_identities_stable(void **state)
 {
 	(void)state;
-	/* Persisted ids: a change here splits every stored series. */
+	/* Persisted ids, pinned: a change here splits every stored series,
+	 * function and call path in two. */
 	assert_true(storage_function_id("main", "app.c", 10, "app") ==
-		    storage_function_id("main", "app.c", 10, "app"));
+		    INT64_C(-3316656468824707870));
+	assert_true(storage_stack_id(0, 5) == INT64_C(-5486628058378987527));
+	assert_true(storage_series_id("web-1", "api", 0, "{}") ==
+		    INT64_C(7936280688937492254));
 	assert_true(storage_function_id("main", "app.c", 10, "app") !=
 		    storage_function_id("main", "app.c", 11, "app"));
 	assert_true(storage_function_id("ab", "c", 1, "") !=
