@@ -30,7 +30,7 @@ function(fp_add_test)
 	endif()
 	set_tests_properties(${T_NAME} PROPERTIES TIMEOUT ${T_TIMEOUT} SKIP_RETURN_CODE 77
 		LABELS "${T_LABELS}"
-		ENVIRONMENT "FP_BIN_DIR=${CMAKE_BINARY_DIR}/bin;FP_SOURCE_DIR=${CMAKE_SOURCE_DIR}")
+		ENVIRONMENT "FP_BIN_DIR=${CMAKE_BINARY_DIR}/bin;FP_SOURCE_DIR=${CMAKE_SOURCE_DIR};LSAN_OPTIONS=suppressions=${CMAKE_SOURCE_DIR}/tests/lsan.supp:print_suppressions=0")
 endfunction()
 
 # fp_embed(OUT file.c NAME symbol FILES a b …): compile files into a C array.
