@@ -164,6 +164,21 @@ pid_t fp_test_spawn(char *const argv[], char *const env[], const char *log_path)
 	return pid;
 }
 
+/* A hung child: print every thread's stack (gdb, when present) to stderr,
+ * so a hang in CI says where it is. */
+static void dump_stacks(pid_t pid)
+{
+	char cmd[256];
+	snprintf(cmd, sizeof(cmd),
+		 "command -v gdb >/dev/null && gdb -p %d -batch -nx -q "
+		 "-ex 'thread apply all bt' 1>&2 2>/dev/null",
+		 (int)pid);
+	fprintf(stderr, "---- process %d did not exit in time; stacks:\n",
+		(int)pid);
+	if (system(cmd) != 0)
+		fprintf(stderr, "(no stacks: gdb missing or failed)\n");
+}
+
 int fp_test_wait(pid_t pid, int timeout_ms)
 {
 	int status;
@@ -174,6 +189,7 @@ int fp_test_wait(pid_t pid, int timeout_ms)
 		if (r < 0)
 			return -1;
 		if (waited >= timeout_ms) {
+			dump_stacks(pid);
 			kill(pid, SIGKILL);
 			waitpid(pid, &status, 0);
 			return -1;
