@@ -147,7 +147,7 @@ static int expand(PGconn *c, long raw_hours, long days)
 		const char *t = tables[i][0], *cols = tables[i][1];
 		snprintf(q, sizeof(q),
 			 "CREATE TEMP TABLE tpl_%s AS SELECT %s FROM %s; "
-			 "TRUNCATE %s, %s_1h",
+			 "TRUNCATE %s, %s_rollup",
 			 t, cols, t, t, t);
 		if (sql(c, q) != 0)
 			return -1;
@@ -161,7 +161,7 @@ static int expand(PGconn *c, long raw_hours, long days)
 			return -1;
 		/* An hour of the rollup is 60 raw buckets: the same rows. */
 		snprintf(q, sizeof(q),
-			 "INSERT INTO %s_1h SELECT b, %s FROM tpl_%s, "
+			 "INSERT INTO %s_rollup SELECT b, %s FROM tpl_%s, "
 			 "generate_series(date_trunc('hour', now()) - "
 			 "interval '%ld days', date_trunc('hour', now()), "
 			 "interval '1 hour') b",
@@ -277,8 +277,9 @@ int main(int argc, char **argv)
 	}
 	if (storage_migrate(conn) != 0 ||
 	    sql(conn, "TRUNCATE series, functions, stacks, ingested_batches, "
-		      "fn_stats, edge_stats, stack_stats, fn_stats_1h, "
-		      "edge_stats_1h, stack_stats_1h") != 0) {
+		      "fn_stats, edge_stats, stack_stats, fn_stats_rollup, "
+		      "edge_stats_rollup, stack_stats_rollup, "
+		      "rollup_dirty") != 0) {
 		PQfinish(conn);
 		return 1;
 	}
@@ -293,7 +294,7 @@ int main(int argc, char **argv)
 	{
 		PGresult *r =
 			PQexec(conn, "SELECT (SELECT count(*) FROM fn_stats), "
-				     "(SELECT count(*) FROM fn_stats_1h), "
+				     "(SELECT count(*) FROM fn_stats_rollup), "
 				     "(SELECT count(*) FROM stack_stats), "
 				     "pg_size_pretty(pg_database_size("
 				     "current_database()))");

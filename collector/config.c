@@ -145,7 +145,8 @@ static const struct opt_def opts[I_COUNT] = {
 			  "keep rollup buckets this long"},
 	[I_ROLLUP_BUCKET] = {"storage", "rollup_bucket", "--rollup-bucket",
 			     NULL, T_DURATION, OFF(rollup_bucket_ns), NS_MIN,
-			     NS_DAY, 0, "DURATION", "rollup bucket width"},
+			     NS_DAY, 0, "DURATION",
+			     "rollup bucket width (1h only)"},
 	[I_MAINT] = {"storage", "maintenance_interval",
 		     "--maintenance-interval", NULL, T_DURATION,
 		     OFF(maintenance_interval_ns), FP_NS_PER_SEC, NS_DAY,
@@ -851,12 +852,14 @@ static int cross_check(struct load *ld)
 			b);
 		return FP_EINVAL;
 	}
-	if (bucket % NS_MIN != 0 || NS_DAY % bucket != 0) {
+	if (bucket != NS_HOUR) {
+		/* Kept so that existing files still load: since schema 6 the
+		 * rollup tier is computed in the database, in UTC hours. */
 		origin(cfg, I_ROLLUP_BUCKET, where, sizeof(where));
 		fmt_duration(bucket, a, sizeof(a));
 		set_err(ld->err, ld->errlen,
-			"%s: must be whole minutes that divide a day (e.g. "
-			"5m, 1h), got %s",
+			"%s: must be 1h (the rollup tier is kept in UTC "
+			"hours), got %s",
 			where, a);
 		return FP_EINVAL;
 	}

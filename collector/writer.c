@@ -75,6 +75,7 @@ static void reply_status(struct collector *c, struct collector_ctx *x, int rc,
 struct writer_state {
 	struct storage_writer *w;
 	int64_t next_maintenance; /* mono ns */
+	int64_t next_rollup;	  /* mono ns */
 	long crash_after;	  /* test fault injection, 0 = off */
 	long commits;
 	int64_t next_connect; /* mono ns */
@@ -107,8 +108,6 @@ static int ensure_connected(struct collector *c, struct writer_state *ws)
 				c->opt.raw_retention_ns / FP_NS_PER_SEC,
 			.rollup_retention_s =
 				c->opt.rollup_retention_ns / FP_NS_PER_SEC,
-			.rollup_bucket_s =
-				c->opt.rollup_bucket_ns / FP_NS_PER_SEC,
 		};
 		storage_writer_configure(ws->w, &o);
 		ws->next_maintenance = 0; /* right away on a new connection */
@@ -133,20 +132,49 @@ static int ensure_connected(struct collector *c, struct writer_state *ws)
 	return 0;
 }
 
-/* Partitions ahead and retention, every maintenance interval. */
+/*
+ * The rollup tier: settled dirty hours (ended ROLLUP_SETTLE_S ago, so the
+ * agents' last flushes and retries for them are in) are recomputed from
+ * raw, a few per call so a backlog never holds one transaction long. Until
+ * then readers get those hours from raw: this is speed, not exactness.
+ */
+#define ROLLUP_EVERY_NS (60 * FP_NS_PER_SEC)
+#define ROLLUP_SETTLE_S 120
+#define ROLLUP_MAX_HOURS 4
+
+static void rollup(struct writer_state *ws, int64_t now)
+{
+	int hours = 0;
+
+	if (ws->w == NULL || now < ws->next_rollup)
+		return;
+	ws->next_rollup = now + ROLLUP_EVERY_NS;
+	if (storage_rollup(ws->w, ROLLUP_SETTLE_S, ROLLUP_MAX_HOURS, &hours) !=
+	    0) {
+		fp_warn("rollup failed; retrying in a minute");
+		return;
+	}
+	if (hours > 0)
+		fp_info("rollup: %d hour(s) rolled up", hours);
+	if (hours == ROLLUP_MAX_HOURS)
+		ws->next_rollup = now; /* a backlog: go on after a commit */
+}
+
+/* Partitions ahead and retention, every maintenance interval; the rollup
+ * every minute. */
 static void maintain(struct collector *c, struct writer_state *ws)
 {
 	int created = 0, dropped = 0;
 	int64_t now = fp_mono_ns();
 	struct storage_writer_opts o;
 	int64_t every;
+	rollup(ws, now);
 	if (ws->w == NULL || now < ws->next_maintenance)
 		return;
 	/* Settings SIGHUP may have changed are read under the lock. */
 	pthread_mutex_lock(&c->lock);
 	o.raw_retention_s = c->opt.raw_retention_ns / FP_NS_PER_SEC;
 	o.rollup_retention_s = c->opt.rollup_retention_ns / FP_NS_PER_SEC;
-	o.rollup_bucket_s = c->opt.rollup_bucket_ns / FP_NS_PER_SEC;
 	every = c->opt.maintenance_interval_ns;
 	pthread_mutex_unlock(&c->lock);
 	storage_writer_configure(ws->w, &o);

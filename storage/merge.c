@@ -5,11 +5,13 @@
  * insert them into ingested_batches (ON CONFLICT DO NOTHING RETURNING tells
  * which are new), then pre-aggregate only the new batches' rows in memory
  * (summed per bucket, series and function/edge/path), COPY the sums into
- * temporary staging tables and fold them into the raw and rollup fact tables
- * with one INSERT … ON CONFLICT DO UPDATE per table, ORDER BY the key
- * (concurrent collectors lock rows in the same order: no deadlock).
- * Dimension rows already known to this writer are not staged at all.
- * A writer is used by one thread.
+ * temporary staging tables and fold them into the raw fact tables with one
+ * INSERT … ON CONFLICT DO UPDATE per table, ORDER BY the key (concurrent
+ * collectors lock rows in the same order: no deadlock), and mark the hours
+ * written in rollup_dirty. The rollup tier is not written here: the database
+ * recomputes settled dirty hours from raw (fleetprof_rollup, schema 006),
+ * called by storage_rollup. Dimension rows already known to this writer are
+ * not staged at all. A writer is used by one thread.
  */
 #include "storage/storage.h"
 #include "aggmap.h"
@@ -73,36 +75,32 @@ static const char *const dims_sql[] = {
 	"FROM stage_stacks ORDER BY id ON CONFLICT DO NOTHING",
 };
 
-/* Each runs twice: $1 = 60 (raw table) and $1 = the rollup width (_1h).
- * %s is the table suffix, from this file only. Stage rows are already sums
- * per raw bucket; GROUP BY merges raw buckets into rollup buckets. */
+/* Stage rows are already sums per (raw bucket, series, key): one row per
+ * key, so ON CONFLICT never meets the same row twice in a statement. */
 static const char *const facts_sql[] = {
-	"INSERT INTO fn_stats%s AS t (bucket, series_id, fn_id, ncalls, "
+	"INSERT INTO fn_stats AS t (bucket, series_id, fn_id, ncalls, "
 	"pcalls, tottime_ns, cumtime_ns) "
-	"SELECT to_timestamp(bucket_s - bucket_s % $1::bigint), series_id, "
-	"fn_id, sum(ncalls), sum(pcalls), sum(tottime_ns), sum(cumtime_ns) "
-	"FROM stage_fn GROUP BY 1, 2, 3 ORDER BY 1, 2, 3 "
+	"SELECT to_timestamp(bucket_s), series_id, fn_id, ncalls, pcalls, "
+	"tottime_ns, cumtime_ns FROM stage_fn ORDER BY 1, 2, 3 "
 	"ON CONFLICT (bucket, series_id, fn_id) DO UPDATE SET "
 	"ncalls = t.ncalls + EXCLUDED.ncalls, "
 	"pcalls = t.pcalls + EXCLUDED.pcalls, "
 	"tottime_ns = t.tottime_ns + EXCLUDED.tottime_ns, "
 	"cumtime_ns = t.cumtime_ns + EXCLUDED.cumtime_ns",
-	"INSERT INTO edge_stats%s AS t (bucket, series_id, caller_id, "
+	"INSERT INTO edge_stats AS t (bucket, series_id, caller_id, "
 	"callee_id, ncalls, pcalls, tottime_ns, cumtime_ns) "
-	"SELECT to_timestamp(bucket_s - bucket_s % $1::bigint), series_id, "
-	"caller_id, callee_id, sum(ncalls), sum(pcalls), sum(tottime_ns), "
-	"sum(cumtime_ns) FROM stage_edge GROUP BY 1, 2, 3, 4 "
+	"SELECT to_timestamp(bucket_s), series_id, caller_id, callee_id, "
+	"ncalls, pcalls, tottime_ns, cumtime_ns FROM stage_edge "
 	"ORDER BY 1, 2, 3, 4 "
 	"ON CONFLICT (bucket, series_id, caller_id, callee_id) DO UPDATE SET "
 	"ncalls = t.ncalls + EXCLUDED.ncalls, "
 	"pcalls = t.pcalls + EXCLUDED.pcalls, "
 	"tottime_ns = t.tottime_ns + EXCLUDED.tottime_ns, "
 	"cumtime_ns = t.cumtime_ns + EXCLUDED.cumtime_ns",
-	"INSERT INTO stack_stats%s AS t (bucket, series_id, stack_id, ncalls, "
+	"INSERT INTO stack_stats AS t (bucket, series_id, stack_id, ncalls, "
 	"self_ns, total_ns) "
-	"SELECT to_timestamp(bucket_s - bucket_s % $1::bigint), series_id, "
-	"stack_id, sum(ncalls), sum(self_ns), sum(total_ns) FROM stage_stack "
-	"GROUP BY 1, 2, 3 ORDER BY 1, 2, 3 "
+	"SELECT to_timestamp(bucket_s), series_id, stack_id, ncalls, "
+	"self_ns, total_ns FROM stage_stack ORDER BY 1, 2, 3 "
 	"ON CONFLICT (bucket, series_id, stack_id) DO UPDATE SET "
 	"ncalls = t.ncalls + EXCLUDED.ncalls, "
 	"self_ns = t.self_ns + EXCLUDED.self_ns, "
@@ -153,7 +151,6 @@ int storage_writer_create(PGconn *conn, struct storage_writer **out)
 	copybuf_init(&w->buf);
 	w->opt.raw_retention_s = 7 * 86400;
 	w->opt.rollup_retention_s = 90 * 86400;
-	w->opt.rollup_bucket_s = 3600;
 	aggmap_init(&w->known_series, 1, 0);
 	aggmap_init(&w->known_fns, 1, 0);
 	aggmap_init(&w->known_stacks, 1, 0);
@@ -172,9 +169,6 @@ void storage_writer_configure(struct storage_writer *w,
 			      const struct storage_writer_opts *opt)
 {
 	w->opt = *opt;
-	if (w->opt.rollup_bucket_s < STORAGE_BUCKET_SECONDS ||
-	    w->opt.rollup_bucket_s % STORAGE_BUCKET_SECONDS != 0)
-		w->opt.rollup_bucket_s = 3600;
 	if (w->opt.raw_retention_s < 3600)
 		w->opt.raw_retention_s = 3600;
 	if (w->opt.rollup_retention_s < w->opt.raw_retention_s)
@@ -618,34 +612,63 @@ static int stage_facts(struct storage_writer *w, struct storage_merge_item *it,
 	return 0;
 }
 
-/* Folds the staged sums into the raw and the rollup tables. */
-static int merge_staged(struct storage_writer *w)
+/* Folds the staged sums into the raw tables and marks their hours dirty:
+ * the rollup tier reads them from raw until fleetprof_rollup has rolled
+ * them up. `hours` is an array literal of UTC hour starts (epoch s). */
+static int merge_staged(struct storage_writer *w, const char *hours)
 {
-	char sql[1024], width[24];
-	const char *param[1] = {width};
+	const char *param[1] = {hours};
+	PGresult *r;
 	int rc;
 
 	for (size_t i = 0; i < sizeof(dims_sql) / sizeof(dims_sql[0]); i++)
 		if ((rc = exec_ok(w->conn, dims_sql[i], "merge dimensions")) !=
 		    0)
 			return rc;
-	for (int tier = 0; tier < 2; tier++) {
-		snprintf(width, sizeof(width), "%lld",
-			 tier == 0 ? (long long)STORAGE_BUCKET_SECONDS
-				   : (long long)w->opt.rollup_bucket_s);
-		for (size_t i = 0; i < sizeof(facts_sql) / sizeof(facts_sql[0]);
-		     i++) {
-			PGresult *r;
-			snprintf(sql, sizeof(sql), facts_sql[i],
-				 tier == 0 ? "" : "_1h");
-			r = PQexecParams(w->conn, sql, 1, NULL, param, NULL,
-					 NULL, 0);
-			if (PQresultStatus(r) != PGRES_COMMAND_OK)
-				return fail(w->conn, r, "merge facts");
-			PQclear(r);
-		}
-	}
+	for (size_t i = 0; i < sizeof(facts_sql) / sizeof(facts_sql[0]); i++)
+		if ((rc = exec_ok(w->conn, facts_sql[i], "merge facts")) != 0)
+			return rc;
+	r = PQexecParams(
+		w->conn,
+		"INSERT INTO rollup_dirty AS d (hour, writer, version) "
+		"SELECT to_timestamp(h), pg_backend_pid(), 1 "
+		"FROM unnest($1::bigint[]) AS h ORDER BY 1 "
+		"ON CONFLICT (hour, writer) DO UPDATE "
+		"SET version = d.version + 1",
+		1, NULL, param, NULL, NULL, 0);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK)
+		return fail(w->conn, r, "mark rollup hours");
+	PQclear(r);
 	return 0;
+}
+
+/* The distinct UTC hours of the new batches' buckets, as a bigint[]
+ * literal ("{h1,h2}"), into buf. */
+static char *dirty_hours(const struct batch_ids *ids, const int *isnew,
+			 size_t n)
+{
+	size_t used = 0, len = 3 + 22 * n;
+	char *buf = malloc(len);
+
+	if (buf == NULL)
+		return NULL;
+	buf[used++] = '{';
+	for (size_t i = 0; i < n; i++) {
+		int64_t h = ids[i].bucket_s - ids[i].bucket_s % 3600;
+		int seen = 0;
+		if (!isnew[i])
+			continue;
+		for (size_t k = 0; k < i && !seen; k++)
+			seen = isnew[k] &&
+			       ids[k].bucket_s - ids[k].bucket_s % 3600 == h;
+		if (seen)
+			continue;
+		used += (size_t)snprintf(buf + used, len - used, "%s%lld",
+					 used > 1 ? "," : "", (long long)h);
+	}
+	buf[used++] = '}';
+	buf[used] = '\0';
+	return buf;
 }
 
 /* Makes sure the partitions for every day the batches touch exist (its own
@@ -776,7 +799,10 @@ int storage_merge(struct storage_writer *w, struct storage_merge_item *items,
 		if ((rc = stage_facts(w, items, ids, isnew, n, &rows,
 				      &written)) != 0)
 			goto err_rollback;
-		if ((rc = merge_staged(w)) != 0)
+		char *hours = dirty_hours(ids, isnew, n);
+		rc = hours ? merge_staged(w, hours) : FP_ENOMEM;
+		free(hours);
+		if (rc != 0)
 			goto err_rollback;
 	}
 	if ((rc = exec_ok(w->conn, "COMMIT", "commit")) != 0)
@@ -837,5 +863,25 @@ int storage_maintain(struct storage_writer *w, int *created, int *dropped)
 	PQclear(r);
 	if (*dropped > 0)
 		aggmap_clear(&w->known_days, 0);
+	return 0;
+}
+
+int storage_rollup(struct storage_writer *w, int64_t settle_s, int max_hours,
+		   int *hours)
+{
+	char settle[32], max[16];
+	const char *params[2] = {settle, max};
+	PGresult *r;
+
+	snprintf(settle, sizeof(settle), "%lld seconds", (long long)settle_s);
+	snprintf(max, sizeof(max), "%d", max_hours);
+	r = PQexecParams(w->conn,
+			 "SELECT fleetprof_rollup(now() - $1::interval, "
+			 "$2::integer)",
+			 2, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
+		return fail(w->conn, r, "rollup");
+	*hours = (int)strtol(PQgetvalue(r, 0, 0), NULL, 10);
+	PQclear(r);
 	return 0;
 }

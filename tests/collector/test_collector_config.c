@@ -207,7 +207,7 @@ static void test_values(void **state)
 	assert_int_equal(load_text("[storage]\n"
 				   "raw_retention = 14d\n"
 				   "rollup_retention = 3w\n"
-				   "rollup_bucket = 15m\n"
+				   "rollup_bucket = 60m\n"
 				   "maintenance_interval = 1h30m\n"
 				   "[limits]\n"
 				   "max_pending_bytes = 64 KiB\n"
@@ -223,7 +223,7 @@ static void test_values(void **state)
 			 0);
 	assert_int_equal(o->raw_retention_ns, 14 * DAY);
 	assert_int_equal(o->rollup_retention_ns, 21 * DAY);
-	assert_int_equal(o->rollup_bucket_ns, 900 * FP_NS_PER_SEC);
+	assert_int_equal(o->rollup_bucket_ns, 3600 * FP_NS_PER_SEC);
 	assert_int_equal(o->maintenance_interval_ns, 5400 * FP_NS_PER_SEC);
 	assert_int_equal(o->max_pending_bytes, 64 * 1024);
 	assert_int_equal(o->limits.max_msg_bytes, 2 << 20);
@@ -291,9 +291,9 @@ static void test_file_errors(void **state)
 			  "rollup_retention = 7d\n",
 			  "3: [storage] rollup_retention: 7d is shorter than "
 			  "raw_retention (30d)");
-	expect_file_error("[storage]\nrollup_bucket = 7m\n",
-			  "2: [storage] rollup_bucket: must be whole minutes "
-			  "that divide a day (e.g. 5m, 1h), got 7m");
+	expect_file_error("[storage]\nrollup_bucket = 15m\n",
+			  "2: [storage] rollup_bucket: must be 1h (the rollup "
+			  "tier is kept in UTC hours), got 15m");
 	expect_file_error("[limits]\nmax_pending_bytes = 1TB\n",
 			  "2: [limits] max_pending_bytes: must be a size from "
 			  "1 to 1024GiB (bytes, or with KiB, MiB, GiB), got "
@@ -508,7 +508,7 @@ static void test_reload(void **state)
 
 	write_file("[collector]\nlog_level = info\ncommit_ms = 5\n"
 		   "max_group = 50\ncontexts = 8\n"
-		   "[storage]\nraw_retention = 2d\nrollup_bucket = 30m\n"
+		   "[storage]\nraw_retention = 2d\n"
 		   "[tokens]\nb = tok-b\n");
 	assert_int_equal(collector_reload(&c, &cfg, 3, (char **)args), 0);
 	assert_int_equal(fp_log_get_level(), FP_LOG_INFO);

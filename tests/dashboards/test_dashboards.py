@@ -193,7 +193,7 @@ def load_sql():
     # In the rollup only: proves which tier a window reads.
     hourly[(T0, 101, 8)] = [1, 1, 123 * MS, 123 * MS]
     for (b, s, f), a in hourly.items():
-        out.append("INSERT INTO fn_stats_1h VALUES (%s, %d, %d, %d, %d, %d, "
+        out.append("INSERT INTO fn_stats_rollup VALUES (%s, %d, %d, %d, %d, %d, "
                    "%d);" % (tsql(b), s, f, *a))
     shourly = {}
     for b, s, st, nc, sf, tt in ST:
@@ -203,7 +203,7 @@ def load_sql():
         for j, v in enumerate((nc, sf, tt)):
             a[j] += v
     for (b, s, st), a in shourly.items():
-        out.append("INSERT INTO stack_stats_1h VALUES (%s, %d, %d, %d, %d, "
+        out.append("INSERT INTO stack_stats_rollup VALUES (%s, %d, %d, %d, %d, "
                    "%d);" % (tsql(b), s, st, *a))
     for ag, seq, s, t0, dr in BATCHES:
         out.append("INSERT INTO ingested_batches (agent_id, seq, series_id, "

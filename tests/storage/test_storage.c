@@ -207,10 +207,8 @@ static void test_paths_and_strings(void **state)
 	free(v);
 }
 
-/* The rollup tier holds the same sums as the raw tier, bucketed by hour. */
-static void test_rollup_equals_raw(void **state)
+static void expect_tiers_equal(void)
 {
-	(void)state;
 	assert_int_equal(sql_ll("SELECT sum(ncalls) FROM fn_stats_1h"),
 			 sql_ll("SELECT sum(ncalls) FROM fn_stats"));
 	assert_int_equal(sql_ll("SELECT sum(cumtime_ns) FROM fn_stats_1h"),
@@ -223,6 +221,68 @@ static void test_rollup_equals_raw(void **state)
 				"extract(epoch FROM bucket)::bigint % 3600 "
 				"<> 0"),
 			 0);
+}
+
+/*
+ * The rollup tier (views over the stored rollup and the dirty raw hours)
+ * holds the same sums as the raw tier, bucketed by hour, before the roller
+ * ran, after it, and after a late batch for a rolled-up hour.
+ */
+static void test_rollup_equals_raw(void **state)
+{
+	struct storage_writer *w = writer();
+	struct storage_merge_item item;
+	struct wire_batch late;
+	long long settled, raw_h;
+	long long hour = (long long)(T0 / FP_NS_PER_SEC);
+	char raw_sql[256], rollup_sql[256];
+	int hours = -1;
+	(void)state;
+
+	hour -= hour % 3600;
+	/* Merged so far, nothing rolled up: every hour is read from raw. */
+	expect_tiers_equal();
+	assert_int_equal(sql_ll("SELECT count(*) FROM fn_stats_rollup"), 0);
+	settled = sql_ll("SELECT count(DISTINCT hour) FROM rollup_dirty "
+			 "WHERE hour + interval '1 hour' <= now()");
+	assert_true(settled >= 1);
+
+	assert_int_equal(storage_rollup(w, 0, 100, &hours), 0);
+	assert_int_equal(hours, settled);
+	expect_tiers_equal();
+	/* The hour of T0 is now stored, with exactly raw's sums. */
+	snprintf(raw_sql, sizeof(raw_sql),
+		 "SELECT sum(ncalls) FROM fn_stats WHERE bucket >= "
+		 "to_timestamp(%lld) AND bucket < to_timestamp(%lld)",
+		 hour, hour + 3600);
+	snprintf(rollup_sql, sizeof(rollup_sql),
+		 "SELECT sum(ncalls) FROM fn_stats_rollup WHERE bucket = "
+		 "to_timestamp(%lld)",
+		 hour);
+	raw_h = sql_ll(raw_sql);
+	assert_true(raw_h > 0);
+	assert_int_equal(sql_ll(rollup_sql), raw_h);
+	assert_int_equal(sql_ll("SELECT count(*) FROM rollup_dirty WHERE "
+				"hour + interval '1 hour' <= now()"),
+			 0);
+
+	/* A late batch for that hour: read from raw again at once, then
+	 * recomputed by the next roll. */
+	make_batch(&late, "web-late", 0xd1, 1, T0 + 5 * FP_NS_PER_SEC);
+	item = (struct storage_merge_item){&late, -1, -1};
+	assert_int_equal(storage_merge(w, &item, 1, NULL), 0);
+	assert_int_equal(item.status, 0);
+	expect_tiers_equal();
+	assert_int_equal(sql_ll(rollup_sql), raw_h);
+	assert_int_equal(sql_ll(raw_sql), raw_h + 15);
+	assert_int_equal(storage_rollup(w, 0, 100, &hours), 0);
+	assert_int_equal(hours, 1);
+	assert_int_equal(sql_ll(rollup_sql), raw_h + 15);
+	expect_tiers_equal();
+	/* Nothing left to do. */
+	assert_int_equal(storage_rollup(w, 0, 100, &hours), 0);
+	assert_int_equal(hours, 0);
+	storage_writer_destroy(w);
 }
 
 /* Two agents of one series in one group: their rows are summed in memory
@@ -271,7 +331,7 @@ static void test_retention(void **state)
 {
 	PGconn *c;
 	struct storage_writer *w;
-	struct storage_writer_opts o = {2 * 86400, 30 * 86400, 3600};
+	struct storage_writer_opts o = {2 * 86400, 30 * 86400};
 	int created = -1, dropped = -1;
 	char *v;
 	(void)state;
@@ -282,7 +342,7 @@ static void test_retention(void **state)
 	free(v);
 	v = fp_test_sql(url, "WITH a AS (INSERT INTO fn_stats VALUES "
 			     "(now() - interval '10 days', 1, 1, 1, 1, 1, 1) "
-			     "RETURNING 1), b AS (INSERT INTO fn_stats_1h "
+			     "RETURNING 1), b AS (INSERT INTO fn_stats_rollup "
 			     "VALUES (date_trunc('hour', now() - interval "
 			     "'10 days'), 1, 1, 1, 1, 1, 1) RETURNING 1) "
 			     "SELECT (SELECT count(*) FROM a) + "

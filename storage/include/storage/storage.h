@@ -79,10 +79,9 @@ struct storage_merge_stats {
 struct storage_writer_opts {
 	int64_t raw_retention_s;    /* default 7 days */
 	int64_t rollup_retention_s; /* default 90 days */
-	int64_t rollup_bucket_s;    /* default 3600; a multiple of 60 */
 };
 
-/* Sets retention and rollup width (defaults until called). */
+/* Sets the retention (defaults until called). */
 void storage_writer_configure(struct storage_writer *w,
 			      const struct storage_writer_opts *opt);
 
@@ -94,9 +93,19 @@ void storage_writer_configure(struct storage_writer *w,
 int storage_maintain(struct storage_writer *w, int *created, int *dropped);
 
 /*
+ * Rolls up (recomputes from raw) at most max_hours dirty hours that ended
+ * at least settle_s seconds ago; *hours says how many. 0 hours also when
+ * another session is rolling up. Until an hour is rolled up the rollup tier
+ * reads it from raw, so this is about query speed, never about exactness.
+ */
+int storage_rollup(struct storage_writer *w, int64_t settle_s, int max_hours,
+		   int *hours);
+
+/*
  * Merge n batches in ONE transaction: dedup by (agent id, seq) against
  * ingested_batches (and within the group), then add the new batches'
- * counters to the raw and rollup fact tables. Returns 0 after COMMIT
+ * counters to the raw fact tables (marking their hours for the rollup).
+ * Returns 0 after COMMIT
  * (items[].dup and .status set); FP_EDBDOWN if the connection was lost or
  * the failure is transient (nothing is known to be committed: the caller must
  * not ack; resending is safe); FP_EDB if PostgreSQL refused the data (rolled
