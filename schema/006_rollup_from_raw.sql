@@ -14,7 +14,9 @@
 --   it bumps.
 -- * fn_stats_1h, edge_stats_1h and stack_stats_1h are now views, the names
 --   every reader already uses: rollup rows for clean hours, plus raw rows
---   re-bucketed to the hour for dirty ones. A reader's snapshot sees a
+--   re-bucketed to the hour for dirty ones (OFFSET 0 keeps each dirty
+--   hour an index range scan of its raw rows: without it the planner
+--   scanned all of raw). A reader's snapshot sees a
 --   dirty mark exactly when the raw rows of that hour are newer than its
 --   rollup rows.
 -- * fleetprof_rollup() recomputes each settled dirty hour from raw
@@ -69,8 +71,10 @@ CREATE VIEW fn_stats_1h AS
 	       f.series_id, f.fn_id, f.ncalls, f.pcalls, f.tottime_ns,
 	       f.cumtime_ns
 	FROM (SELECT DISTINCT hour FROM rollup_dirty) d
-	JOIN fn_stats f ON f.bucket >= d.hour
-	               AND f.bucket < d.hour + interval '1 hour';
+	CROSS JOIN LATERAL (
+		SELECT * FROM fn_stats
+		WHERE bucket >= d.hour AND bucket < d.hour + interval '1 hour'
+		OFFSET 0) f;
 
 CREATE VIEW edge_stats_1h AS
 	SELECT r.bucket, r.series_id, r.caller_id, r.callee_id, r.ncalls,
@@ -82,8 +86,10 @@ CREATE VIEW edge_stats_1h AS
 	       e.series_id, e.caller_id, e.callee_id, e.ncalls, e.pcalls,
 	       e.tottime_ns, e.cumtime_ns
 	FROM (SELECT DISTINCT hour FROM rollup_dirty) d
-	JOIN edge_stats e ON e.bucket >= d.hour
-	                 AND e.bucket < d.hour + interval '1 hour';
+	CROSS JOIN LATERAL (
+		SELECT * FROM edge_stats
+		WHERE bucket >= d.hour AND bucket < d.hour + interval '1 hour'
+		OFFSET 0) e;
 
 CREATE VIEW stack_stats_1h AS
 	SELECT r.bucket, r.series_id, r.stack_id, r.ncalls, r.self_ns,
@@ -94,8 +100,10 @@ CREATE VIEW stack_stats_1h AS
 	SELECT date_bin('1 hour', s.bucket, timestamptz '2000-01-01 00:00+00'),
 	       s.series_id, s.stack_id, s.ncalls, s.self_ns, s.total_ns
 	FROM (SELECT DISTINCT hour FROM rollup_dirty) d
-	JOIN stack_stats s ON s.bucket >= d.hour
-	                  AND s.bucket < d.hour + interval '1 hour';
+	CROSS JOIN LATERAL (
+		SELECT * FROM stack_stats
+		WHERE bucket >= d.hour AND bucket < d.hour + interval '1 hour'
+		OFFSET 0) s;
 
 COMMENT ON VIEW fn_stats_1h IS
 'The rollup tier (1 h buckets): settled hours from fn_stats_rollup, hours '
