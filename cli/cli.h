@@ -15,11 +15,17 @@ enum cli_exit {
 	CLI_EXIT_USAGE = 2,   /* bad command line */
 };
 
-/* A user-facing error: msg is required, detail and hint may be empty. */
+/*
+ * A user-facing error: msg is required, detail and hint may be empty. code
+ * is the FP_E* behind a runtime error when one is known (FP_EDBDOWN: the
+ * database is unreachable, FP_ENOTFOUND: no such host or function), else 0;
+ * `fleetprof serve` turns it into an HTTP status.
+ */
 struct cli_error {
 	char msg[256];
 	char detail[512];
 	char hint[256];
+	int code;
 };
 
 void cli_error_clear(struct cli_error *e);

@@ -7,6 +7,7 @@
 #include "cli.h"
 #include "cli_args.h"
 #include "cli_import.h"
+#include "cli_serve.h"
 #include "fp/log.h"
 
 #include <stdarg.h>
@@ -63,6 +64,7 @@ static void main_usage(FILE *out)
 	for (const struct cli_command *c = cli_commands; c->name != NULL; c++)
 		fprintf(out, "  %-12s  %s\n", c->name, c->summary);
 	fprintf(out, "  %-12s  %s\n", "import", cli_import_summary);
+	fprintf(out, "  %-12s  %s\n", "serve", cli_serve_summary);
 	fputs("\n"
 	      "options:\n"
 	      "  -h, --help    show this help and exit\n"
@@ -103,6 +105,7 @@ static int run_command(const struct cli_command *cmd, int argc, char **argv,
 void cli_error_clear(struct cli_error *e)
 {
 	e->msg[0] = e->detail[0] = e->hint[0] = '\0';
+	e->code = 0;
 }
 
 void cli_error_set(struct cli_error *e, const char *fmt, ...)
@@ -160,6 +163,8 @@ int cli_main(int argc, char **argv, FILE *out, FILE *err)
 	}
 	if (strcmp(cmd, "import") == 0) /* its own options: --at, --force */
 		return cli_import_main(argc - 1, argv + 1, out, err);
+	if (strcmp(cmd, "serve") == 0) /* its own options: --listen */
+		return cli_serve_main(argc - 1, argv + 1, out, err);
 	for (const struct cli_command *c = cli_commands; c->name != NULL; c++)
 		if (strcmp(cmd, c->name) == 0)
 			return run_command(c, argc - 1, argv + 1, out, err);

@@ -129,12 +129,12 @@ void cli_ptree_fini(struct cli_ptree *t)
 	memset(t, 0, sizeof(*t));
 }
 
-static const struct cli_ptree *sort_tree;
-
+/* Compares nodes through pointers, so the sort needs no context (qsort has
+ * no argument for one) and is safe on several threads at once. */
 static int child_cmp(const void *a, const void *b)
 {
-	const struct cli_pnode *x = &sort_tree->nodes[*(const size_t *)a];
-	const struct cli_pnode *y = &sort_tree->nodes[*(const size_t *)b];
+	const struct cli_pnode *x = *(const struct cli_pnode *const *)a;
+	const struct cli_pnode *y = *(const struct cli_pnode *const *)b;
 	int c;
 
 	if (x->total_ns != y->total_ns)
@@ -148,6 +148,7 @@ static int child_cmp(const void *a, const void *b)
 int cli_ptree_children(const struct cli_ptree *t, size_t i, size_t **out,
 		       size_t *n)
 {
+	const struct cli_pnode **p;
 	size_t k = 0, *c;
 
 	for (size_t x = t->nodes[i].first_child; x != CLI_PNODE_NONE;
@@ -158,15 +159,20 @@ int cli_ptree_children(const struct cli_ptree *t, size_t i, size_t **out,
 	if (k == 0)
 		return 0;
 	c = malloc(k * sizeof(*c));
-	if (c == NULL)
+	p = malloc(k * sizeof(*p));
+	if (c == NULL || p == NULL) {
+		free(c);
+		free(p);
 		return FP_ENOMEM;
+	}
 	k = 0;
 	for (size_t x = t->nodes[i].first_child; x != CLI_PNODE_NONE;
 	     x = t->nodes[x].next_sibling)
-		c[k++] = x;
-	sort_tree = t; /* qsort has no context argument; one thread */
-	qsort(c, k, sizeof(*c), child_cmp);
-	sort_tree = NULL;
+		p[k++] = &t->nodes[x];
+	qsort(p, k, sizeof(*p), child_cmp);
+	for (size_t j = 0; j < k; j++)
+		c[j] = (size_t)(p[j] - t->nodes);
+	free(p);
 	*out = c;
 	*n = k;
 	return 0;

@@ -2,7 +2,8 @@
  * Call paths as a tree for `tree`, `flame` and `export`: the paths of the
  * window (storage_paths rows, parents before children) merged by function
  * under one root. Nodes point at the rows' function identities, so the rows
- * must outlive the tree. Single-threaded, plain heap arrays.
+ * must outlive the tree. Plain heap arrays, no shared state: one tree per
+ * thread, any number of threads.
  */
 #ifndef CLI_CLI_PATHTREE_H
 #define CLI_CLI_PATHTREE_H

@@ -48,6 +48,7 @@ static void explain_line(void *arg, const char *what, const char *line)
 
 void cli_query_error(struct cli_error *e, int rc, int verbose)
 {
+	e->code = rc;
 	if (rc == FP_EDBDOWN)
 		cli_error_set(e, "lost the connection to the database");
 	else if (rc == FP_ESYNTAX)
@@ -123,6 +124,7 @@ static int check_hosts(const struct cli_session *s, const int *seen,
 			continue;
 		cli_error_set(e, "no data for host '%s' in %s", a->hosts[i],
 			      window);
+		e->code = FP_ENOTFOUND;
 		if (seen[i] == STORAGE_HOST_UNKNOWN)
 			cli_error_hint(e,
 				       "no host matching '%s' has ever "
@@ -149,6 +151,7 @@ static int connect_db(struct cli_session *s, struct cli_error *e)
 	if (rc != 0) {
 		s->conn = NULL;
 		cli_error_set(e, "cannot connect to the database");
+		e->code = FP_EDBDOWN;
 		if (a->verbose)
 			cli_error_detail(e, "%s", errbuf);
 		cli_error_hint(e,
@@ -238,7 +241,8 @@ int cli_session_open(struct cli_session *s, const struct cli_args *a,
 	return CLI_EXIT_OK;
 
 err_close:
-	storage_set_explain(NULL, NULL);
+	if (a->explain)
+		storage_set_explain(NULL, NULL);
 	PQfinish(s->conn);
 	s->conn = NULL;
 err_free:
@@ -261,7 +265,10 @@ int cli_session_end(struct cli_session *s, struct cli_error *e)
 
 void cli_session_close(struct cli_session *s)
 {
-	storage_set_explain(NULL, NULL);
+	/* Process-wide: only a session that set it clears it, so sessions on
+	 * other threads (fleetprof serve) never race on it. */
+	if (s->a != NULL && s->a->explain)
+		storage_set_explain(NULL, NULL);
 	if (s->conn != NULL)
 		PQfinish(s->conn);
 	s->conn = NULL;
@@ -281,6 +288,7 @@ int cli_session_need_function(struct cli_session *s, const char *name,
 	}
 	if (n == 0) {
 		cli_error_set(e, "no function named '%s'", name);
+		e->code = FP_ENOTFOUND;
 		cli_error_hint(e, "names are exact and case-sensitive; find "
 				  "them with 'fleetprof top --match REGEX'");
 		return CLI_EXIT_RUNTIME;

@@ -150,6 +150,7 @@ int cli_timeline_run(const struct cli_args *a, FILE *out, FILE *err,
 	rc = storage_timeline(s.conn, &s.f, step, &rows, &n);
 	if (rc == FP_ELIMIT) {
 		cli_error_set(e, "too many steps for this window");
+		e->code = FP_ELIMIT;
 		cli_error_hint(e, "use a larger --step or a shorter window");
 		goto out_close;
 	}
