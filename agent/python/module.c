@@ -1,39 +1,46 @@
 /*
  * _fleetprof: the CPython extension behind the fleetprof package. Thin
- * wrappers: profiling lives in pyprof.c, sites in pysites.c, and delivery in
- * the fleetprof agent (linked in statically). Every function needs the GIL;
- * agent errors come back as return codes, never as aborts or output.
+ * wrappers: profiling lives in pyprof.c, sites in pysites.c, pstats totals
+ * in pystats.c, and call trees and delivery in the fleetprof agent (linked
+ * in statically, its batches tagged lang "python"). Every function needs the
+ * GIL; agent errors come back as return codes, never as aborts or output.
  */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
+#include "pycompat.h"
 
+#include "agent_python.h"
 #include "fleetprof/fleetprof.h"
 #include "fp/error.h"
+#include "pyexit.h"
 #include "pyprof.h"
 #include "pysites.h"
+#include "pystats.h"
 
 static const PyMethodDef *stop_def; /* set by PyInit__fleetprof */
 
 static PyObject *mod_start(PyObject *self, PyObject *args, PyObject *kw)
 {
-	static char *kwlist[] = {"pstats", "agent", "all_threads", NULL};
-	struct pyprof_opts o = {1, 0, NULL};
-	int all_threads = 0;
+	static char *kwlist[] = {"totals", "all_threads", NULL};
+	int totals = 0, all_threads = 0;
 	(void)self;
 
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "|ppp", kwlist, &o.pstats,
-					 &o.agent, &all_threads))
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "|pp", kwlist, &totals,
+					 &all_threads))
 		return NULL;
-	o.ignore = stop_def;
-	pyprof_start(&o, all_threads);
+	if (totals)
+		pystats_keep();
+	pyprof_start(stop_def, all_threads);
 	Py_RETURN_NONE;
 }
 
-static PyObject *mod_stop(PyObject *self, PyObject *unused)
+static PyObject *mod_stop(PyObject *self, PyObject *args, PyObject *kw)
 {
+	static char *kwlist[] = {"close", NULL};
+	int close = 1;
 	(void)self;
-	(void)unused;
-	pyprof_stop();
+
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "|p", kwlist, &close))
+		return NULL;
+	pyprof_stop(close);
 	Py_RETURN_NONE;
 }
 
@@ -78,14 +85,52 @@ static PyObject *mod_snapshot(PyObject *self, PyObject *unused)
 {
 	(void)self;
 	(void)unused;
-	return pyprof_snapshot();
+	return pystats_snapshot();
 }
 
 static PyObject *mod_clear(PyObject *self, PyObject *unused)
 {
 	(void)self;
 	(void)unused;
-	pyprof_clear();
+	if (pystats_clear() != 0)
+		return NULL;
+	Py_RETURN_NONE;
+}
+
+static PyObject *mod_running(PyObject *self, PyObject *unused)
+{
+	(void)self;
+	(void)unused;
+	return PyBool_FromLong(pyprof_running());
+}
+
+static PyObject *mod_exit_flush(PyObject *self, PyObject *unused)
+{
+	PyThreadState *ts;
+	int rc;
+	(void)self;
+	(void)unused;
+	ts = PyEval_SaveThread();
+	rc = pyexit_flush();
+	PyEval_RestoreThread(ts);
+	return PyLong_FromLong(rc);
+}
+
+static PyObject *mod_sigterm_flush(PyObject *self, PyObject *unused)
+{
+	(void)self;
+	(void)unused;
+	return PyLong_FromLong(pyexit_sigterm_install());
+}
+
+static PyObject *mod_set_tree_limits(PyObject *self, PyObject *args)
+{
+	unsigned int nodes, depth;
+	(void)self;
+
+	if (!PyArg_ParseTuple(args, "II", &nodes, &depth))
+		return NULL;
+	agent_set_tree_limits(nodes, depth);
 	Py_RETURN_NONE;
 }
 
@@ -162,13 +207,26 @@ static PyObject *mod_agent_stats(PyObject *self, PyObject *unused)
 static PyMethodDef methods[] = {
 	{"start", (PyCFunction)(void (*)(void))mod_start,
 	 METH_VARARGS | METH_KEYWORDS,
-	 "start(pstats=True, agent=False, all_threads=False)"},
-	{"stop", mod_stop, METH_NOARGS, "Stop profiling."},
+	 "start(totals=False, all_threads=False): profile into the call "
+	 "trees; totals: keep exited threads' totals for snapshot()."},
+	{"stop", (PyCFunction)(void (*)(void))mod_stop,
+	 METH_VARARGS | METH_KEYWORDS,
+	 "stop(close=True): stop profiling; close: end this thread's open "
+	 "calls now (else they are never counted)."},
 	{"thread_hook", mod_thread_hook, METH_VARARGS,
 	 "For threading.setprofile()."},
 	{"snapshot", mod_snapshot, METH_NOARGS,
-	 "(labels, fns, edges): raw totals for pstats."},
-	{"clear", mod_clear, METH_NOARGS, "Forget all totals."},
+	 "(labels, fns, edges, dropped): pstats totals since clear()."},
+	{"clear", mod_clear, METH_NOARGS, "Totals start from zero now."},
+	{"running", mod_running, METH_NOARGS, "Is profiling on?"},
+	{"exit_flush", mod_exit_flush, METH_NOARGS,
+	 "Final flush and bounded wait for acks, once per process -> rc."},
+	{"sigterm_flush", mod_sigterm_flush, METH_NOARGS,
+	 "While SIGTERM is at its default: flush, then die of it -> 1, 0 "
+	 "(not needed) or rc."},
+	{"set_tree_limits", mod_set_tree_limits, METH_VARARGS,
+	 "set_tree_limits(max_nodes, max_depth) for threads' trees made "
+	 "from now on."},
 	{"agent_init", (PyCFunction)(void (*)(void))mod_agent_init,
 	 METH_VARARGS | METH_KEYWORDS,
 	 "agent_init(collector, service, host, labels, interval) -> rc"},
@@ -198,6 +256,7 @@ PyMODINIT_FUNC PyInit__fleetprof(void)
 {
 	PyObject *m;
 	stop_def = &methods[1];
+	agent_set_lang("python");
 	m = PyModule_Create(&moddef);
 	if (m != NULL && PyModule_AddIntConstant(m, "ESTATE", FP_ESTATE) != 0)
 		Py_CLEAR(m);

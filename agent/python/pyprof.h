@@ -1,46 +1,34 @@
 /*
- * The profile function: cProfile's semantics (_lsprof.c) on top of the
- * fleetprof agent. Each thread keeps its own context stack and, when pstats
- * output is wanted, its own per-function and per-edge totals; the GIL
- * serialises everything here, so nothing locks.
+ * The profile function: cProfile's events, keyed as _lsprof keys them, fed
+ * to the agent's per-thread call trees (fp_enter_nested/fp_exit_nested).
+ * Nothing else is kept on the hot path: pstats totals are read from the
+ * trees when asked for (pystats.c). Per thread only the number of open calls
+ * is kept, so that a stop can close them; the GIL serialises everything here.
  */
 #ifndef AGENT_PYTHON_PYPROF_H
 #define AGENT_PYTHON_PYPROF_H
 
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
+#include "pycompat.h"
 
 #include <stdint.h>
 
-/* What the profile function does; set by start. */
-struct pyprof_opts {
-	int pstats; /* keep totals for snapshot() */
-	int agent;  /* feed the agent's call trees (fp_enter_nested) */
-	const PyMethodDef *ignore; /* a builtin never recorded (stop) */
-};
+/* Installs the profile function on the calling thread (on every thread with
+ * all_threads, 3.12+). ignore: a builtin never recorded (stop itself). Open
+ * calls left on a thread by an earlier session end at its next event. */
+void pyprof_start(const PyMethodDef *ignore, int all_threads);
 
-/* Installs the profile function on the calling thread (all threads with
- * all_threads on 3.12+). */
-void pyprof_start(const struct pyprof_opts *o, int all_threads);
-/* Uninstalls it and closes the calling thread's open calls (cProfile's
- * flush_unmatched); other threads close theirs at their next event. */
-void pyprof_stop(void);
+/* Uninstalls it. close: the calling thread's open calls end now, as
+ * cProfile's disable ends them; otherwise they are never counted (a process
+ * about to exit). Other threads end theirs at their next event. */
+void pyprof_stop(int close);
 int pyprof_running(void);
 
 /* The Py_tracefunc installed by start. */
 int pyprof_callback(PyObject *obj, PyFrameObject *frame, int what,
 		    PyObject *arg);
 
-/* Forgets every total (sites stay). */
-void pyprof_clear(void);
-
-/* (labels, fns, edges): labels[sid] = (file, line, name); fns is a list of
- * (sid, callcount, reccallcount, inlinetime, totaltime) per thread; edges
- * of (caller, callee, callcount, reccallcount, inlinetime, totaltime).
- * Times in seconds. New reference, or NULL with an exception set. */
-PyObject *pyprof_snapshot(void);
-
-/* Events not recorded for lack of memory. */
+/* Calls recorded under "<unknown>" because their site could not be made
+ * (no memory). */
 uint64_t pyprof_dropped(void);
 
 #endif

@@ -2,10 +2,14 @@
  * Site table: key pointer -> struct pysite, open addressing, grown at half
  * full. Sites are allocated one by one and never freed, so struct fp_site
  * addresses stay valid for the process's life, as the agent requires.
- * Builtins are named exactly as CPython's _lsprof names them.
+ * Builtins are named exactly as CPython's _lsprof names them. Code objects
+ * are read through their attributes (public on every version); builtins
+ * through PyCFunctionObject's fields, as _lsprof reads them (see there).
  */
 #include "pysites.h"
+#include "pycompat.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -113,19 +117,56 @@ static char *str_dup(PyObject *s)
 	return strdup(u);
 }
 
+/* A malloc'ed copy of the str attribute attr of obj, "?" if it has none. */
+static char *attr_dup(PyObject *obj, const char *attr)
+{
+	PyObject *v = PyObject_GetAttrString(obj, attr);
+	char *s;
+	if (v == NULL)
+		PyErr_Clear();
+	s = str_dup(v);
+	Py_XDECREF(v);
+	return s;
+}
+
+/* co_firstlineno, 0 if unreadable. */
+static int first_line(PyObject *code)
+{
+	PyObject *v = PyObject_GetAttrString(code, "co_firstlineno");
+	long line = v != NULL && PyLong_Check(v) ? PyLong_AsLong(v) : 0;
+	Py_XDECREF(v);
+	if (PyErr_Occurred())
+		PyErr_Clear();
+	return line > 0 && line <= INT_MAX ? (int)line : 0;
+}
+
 struct pysite *pysite_code(PyCodeObject *code)
 {
 	struct pysite *ps = pysite_find(code);
+	struct pyc_saved_error saved;
+	PyObject *obj = (PyObject *)code;
+	char *name, *file;
+	int line;
+
 	if (ps != NULL)
 		return ps;
-	Py_INCREF(code);
-	return add(code, str_dup(code->co_name), str_dup(code->co_filename),
-		   code->co_firstlineno, (PyObject *)code);
+	/* Once per code object: the public attributes, not the struct
+	 * (PyCodeObject's fields are not part of the API). */
+	pyc_error_save(&saved);
+	name = attr_dup(obj, "co_name");
+	file = attr_dup(obj, "co_filename");
+	line = first_line(obj);
+	pyc_error_restore(&saved);
+	return add(code, name, file, line, Py_NewRef(obj));
 }
 
 /* _lsprof.c normalizeUserObj(): "<len>"-style names for functions, the
  * repr of the type's attribute for methods ("<method 'append' of 'list'
- * objects>"), else "<built-in method mod.name>". New reference or NULL. */
+ * objects>"), else "<built-in method mod.name>". New reference or NULL.
+ * Reads m_ml, m_self and m_module directly and looks the method up with
+ * _PyType_Lookup, as _lsprof does: the public accessors differ (e.g.
+ * PyCFunction_GetSelf hides the self of METH_STATIC methods), and the names
+ * must be cProfile's. Both are in CPython's headers from 3.8 to 3.13. */
 static PyObject *builtin_name(PyCFunctionObject *fn)
 {
 	const char *ml_name = fn->m_ml->ml_name;
@@ -172,19 +213,20 @@ struct pysite *pysite_builtin(PyObject *cfunc)
 {
 	PyCFunctionObject *fn = (PyCFunctionObject *)cfunc;
 	struct pysite *ps = pysite_find(fn->m_ml);
-	PyObject *type, *value, *tb, *name;
+	struct pyc_saved_error saved;
+	PyObject *name;
 	char *s;
 
 	if (ps != NULL)
 		return ps;
 	/* Naming may run Python code (repr); keep the caller's error. */
-	PyErr_Fetch(&type, &value, &tb);
+	pyc_error_save(&saved);
 	name = builtin_name(fn);
 	if (name == NULL)
 		PyErr_Clear();
 	s = str_dup(name);
 	Py_XDECREF(name);
 	ps = add(fn->m_ml, s, strdup("~"), 0, NULL);
-	PyErr_Restore(type, value, tb);
+	pyc_error_restore(&saved);
 	return ps;
 }

@@ -6,8 +6,7 @@
 #ifndef AGENT_PYTHON_PYSITES_H
 #define AGENT_PYTHON_PYSITES_H
 
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
+#include "pycompat.h"
 
 #include <stdint.h>
 

@@ -6,13 +6,16 @@
  * (hotpath.c) takes neither. Fork: the child gets a new identity, empty
  * trees, its own transport (plain sockets, never the parent's) and its own
  * flush thread; calls in progress at fork() are counted in both processes.
+ * The Python extension's hooks (agent_python.h) live at the end.
  */
 #include "agent_internal.h"
+#include "agent_python.h"
 #include "calltree.h"
 #include "clock.h"
 #include "config.h"
 #include "flush.h"
 #include "symbols.h"
+#include "totals.h"
 #include "transport.h"
 #include "fleetprof/fleetprof.h"
 #include "fp/error.h"
@@ -59,6 +62,9 @@ static struct {
 	uint64_t sent, dropped_total;
 	struct agent_self_stats self; /* since the last batch */
 	int atexit_done;
+	const char *lang;	     /* agent_set_lang; NULL = "c" */
+	int keep_totals;	     /* agent_totals_keep */
+	struct agent_totals retired; /* freed trees' totals (keep_totals) */
 } G = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.build = PTHREAD_MUTEX_INITIALIZER,
@@ -69,7 +75,8 @@ static pthread_key_t tree_key;
 static pthread_once_t tree_once = PTHREAD_ONCE_INIT;
 static atomic_uint_least64_t mem_used;
 static uint64_t mem_cap = UINT64_MAX;
-static uint32_t lim_nodes = 65536, lim_depth = 512;
+/* Atomic: agent_set_tree_limits may change them while threads make trees. */
+static _Atomic uint32_t lim_nodes = 65536, lim_depth = 512;
 
 static void *flush_thread(void *arg);
 
@@ -321,6 +328,10 @@ static int flush_once(void)
 			if (gone) {
 				t = *pp;
 				*pp = t->next;
+				if (G.keep_totals &&
+				    agent_totals_add_tree(&G.retired, t) != 0)
+					fp_warn("agent: totals of an exited "
+						"thread lost (no memory)");
 				ct_tree_destroy(t);
 			} else {
 				pp = &(*pp)->next;
@@ -537,6 +548,8 @@ static void atfork_child(void)
 	}
 	while (G.qlen > 0)
 		queue_pop();
+	/* The parent's retired totals: the child starts empty. */
+	agent_totals_fini(&G.retired);
 	G.dropped_pending = 0;
 	G.sent = G.dropped_total = 0;
 	memset(&G.self, 0, sizeof(G.self));
@@ -593,6 +606,7 @@ int fp_init(const struct fp_config *cfg)
 	if (clk != NULL && !G.cpu_mode && strcmp(clk, "wall") != 0)
 		fp_warn("agent: ignoring FLEETPROF_CLOCK=%s (wall|cpu)", clk);
 	G.id.clock = G.cpu_mode ? WIRE_CLOCK_CPU : WIRE_CLOCK_WALL;
+	G.id.lang = G.lang;
 	G.id.start_ns = fp_wall_ns();
 	G.window_start = G.id.start_ns;
 	G.queue = calloc(G.cfg.queue_batches, sizeof(*G.queue));
@@ -693,6 +707,62 @@ void fp_get_stats(struct fp_stats *out)
 	out->threads = G.ntrees;
 	out->memory_bytes = atomic_load(&mem_used);
 	pthread_mutex_unlock(&G.lock);
+}
+
+/* ---- for the Python extension (agent_python.h) ---- */
+
+void agent_set_lang(const char *lang)
+{
+	pthread_mutex_lock(&G.build); /* flush_once reads G.id under it */
+	pthread_mutex_lock(&G.lock);
+	G.lang = lang;
+	G.id.lang = lang;
+	pthread_mutex_unlock(&G.lock);
+	pthread_mutex_unlock(&G.build);
+}
+
+void agent_set_tree_limits(uint32_t max_nodes, uint32_t max_depth)
+{
+	pthread_once(&tree_once, tree_key_make); /* env read first, then this */
+	if (max_nodes != 0)
+		lim_nodes = max_nodes < 16	   ? 16
+			    : max_nodes > 1u << 24 ? 1u << 24
+						   : max_nodes;
+	if (max_depth != 0)
+		lim_depth = max_depth < 4	? 4
+			    : max_depth > 65536 ? 65536
+						: max_depth;
+}
+
+void agent_totals_keep(int on)
+{
+	pthread_mutex_lock(&G.lock);
+	G.keep_totals = on;
+	pthread_mutex_unlock(&G.lock);
+}
+
+int agent_totals_read(struct agent_totals *out)
+{
+	struct ct_tree **trees = NULL, *t;
+	size_t n = 0, cap = 0;
+	int rc;
+
+	/* build: no tree is freed and no flag computed meanwhile. */
+	pthread_mutex_lock(&G.build);
+	pthread_mutex_lock(&G.lock);
+	for (t = G.trees; t != NULL; t = t->next)
+		cap++;
+	trees = calloc(cap + 1, sizeof(*trees));
+	rc = trees == NULL ? FP_ENOMEM : agent_totals_add(out, &G.retired);
+	for (t = G.trees; rc == 0 && t != NULL; t = t->next)
+		trees[n++] = t;
+	pthread_mutex_unlock(&G.lock);
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		rc = agent_totals_add_tree(out, trees[i]);
+	out->events_dropped += agent_hotpath_lost();
+	pthread_mutex_unlock(&G.build);
+	free(trees);
+	return rc;
 }
 
 /* Zero-code start: with FLEETPROF_COLLECTOR set, loading the library (linked

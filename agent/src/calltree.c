@@ -5,6 +5,7 @@
  * seen) neither allocates, locks nor makes a system call. New nodes go to
  * fixed chunks; the lookup table is owner-only and may be reallocated (only
  * when a node is created). Counter stores are relaxed atomics: one writer.
+ * ct_prim_flags, at the end, is the flusher's: a node's recursion flags.
  */
 #include "calltree.h"
 #include "agent_internal.h"
@@ -247,4 +248,26 @@ void ct_exit(struct ct_tree *t, const void *key, uintptr_t sp, uint64_t now)
 			return;
 	}
 	pop_frame(t, now);
+}
+
+uint8_t ct_prim_flags(struct ct_tree *t, uint32_t i)
+{
+	struct ct_node *nd = ct_node_at(t, i);
+	const void *caller;
+	uint8_t f = CT_F_KNOWN | CT_F_PRIM_FN | CT_F_PRIM_EDGE;
+
+	if (nd->flags & CT_F_KNOWN)
+		return nd->flags;
+	caller = nd->parent ? ct_node_at(t, nd->parent)->key : NULL;
+	for (uint32_t a = nd->parent; a != 0; a = ct_node_at(t, a)->parent) {
+		const struct ct_node *an = ct_node_at(t, a);
+		if (an->key != nd->key)
+			continue;
+		f &= (uint8_t)~CT_F_PRIM_FN;
+		if (caller != NULL && an->parent != 0 &&
+		    ct_node_at(t, an->parent)->key == caller)
+			f &= (uint8_t)~CT_F_PRIM_EDGE;
+	}
+	nd->flags = f;
+	return f;
 }

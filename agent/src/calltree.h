@@ -111,4 +111,12 @@ void ct_enter(struct ct_tree *t, const void *key, int kind, uintptr_t sp,
 	      uint64_t now);
 void ct_exit(struct ct_tree *t, const void *key, uintptr_t sp, uint64_t now);
 
+/*
+ * The node's CT_F_* flags (cProfile's primitive calls, see flush.c), computed
+ * from its ancestors the first time and cached in the flusher-only `flags`:
+ * the caller must be the flush thread or hold what serialises it (agent.c's
+ * build lock). Paths never change, so the flags never do.
+ */
+uint8_t ct_prim_flags(struct ct_tree *t, uint32_t i);
+
 #endif

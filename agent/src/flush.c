@@ -124,29 +124,6 @@ static uint32_t fn_id(struct builder *b, const void *key, int kind)
 	return id;
 }
 
-/* Computes the primitive flags of node i once (paths never change). */
-static uint8_t prim_flags(struct ct_tree *t, uint32_t i)
-{
-	struct ct_node *nd = ct_node_at(t, i);
-	const void *caller;
-	uint8_t f = CT_F_KNOWN | CT_F_PRIM_FN | CT_F_PRIM_EDGE;
-
-	if (nd->flags & CT_F_KNOWN)
-		return nd->flags;
-	caller = nd->parent ? ct_node_at(t, nd->parent)->key : NULL;
-	for (uint32_t a = nd->parent; a != 0; a = ct_node_at(t, a)->parent) {
-		const struct ct_node *an = ct_node_at(t, a);
-		if (an->key != nd->key)
-			continue;
-		f &= (uint8_t)~CT_F_PRIM_FN;
-		if (caller != NULL && an->parent != 0 &&
-		    ct_node_at(t, an->parent)->key == caller)
-			f &= (uint8_t)~CT_F_PRIM_EDGE;
-	}
-	nd->flags = f;
-	return f;
-}
-
 static int add_edge(struct builder *b, uint32_t caller, uint32_t callee,
 		    const struct delta *d, uint8_t flags)
 {
@@ -229,7 +206,7 @@ static int add_tree(struct builder *b, struct ct_tree *t, uint32_t n,
 		};
 		if (d->ncalls == 0 && d->self_ns == 0 && d->total_ns == 0)
 			continue;
-		flags = prim_flags(t, i);
+		flags = ct_prim_flags(t, i);
 		struct wire_fstat *fs = &b->fstats[fid - 1];
 		fs->ncalls += d->ncalls;
 		fs->tottime_ns += d->self_ns;
@@ -351,7 +328,7 @@ int agent_flush_build(struct ct_tree *const *trees, size_t n,
 		.version = WIRE_VERSION,
 		.agent = {.host = id->host,
 			  .service = id->service,
-			  .lang = "c",
+			  .lang = id->lang ? id->lang : "c",
 			  .pid = id->pid,
 			  .start_ns = id->start_ns,
 			  .labels = id->labels,

@@ -48,6 +48,7 @@ struct agent_identity {
 	uint32_t nlabels;
 	char *labels_storage; /* owns the label strings */
 	const char *token;    /* NULL if none */
+	const char *lang;     /* "python"…; NULL = "c" (agent_set_lang) */
 	int clock;	      /* enum wire_clock */
 };
 

@@ -2,6 +2,8 @@
 thread that enabled it, so this runs the script like `python -m cProfile`
 with one more cProfile.Profile per thread (around Thread.run) and writes the
 summed stats, as fleetprof (which profiles every thread) reports them.
+From Python 3.12 on, cProfile (on sys.monitoring) sees every thread by
+itself and a second profiler cannot be enabled: one Profile is the reference.
 
 usage: cprofile_threads.py out.prof script.py
 """
@@ -29,7 +31,8 @@ def main():
         finally:
             p.disable()
 
-    threading.Thread.run = run
+    if sys.version_info < (3, 12):
+        threading.Thread.run = run
     sys.argv[:] = [script]
     sys.path.insert(0, os.path.dirname(script))
     with io.open_code(script) as fp:

@@ -14,7 +14,9 @@ tottime, cumtime, per function and per caller) and sent to the collectors in
 FLEETPROF_COLLECTOR (or collector=...). Profile is a drop-in for
 cProfile.Profile (pstats.Stats(prof), dump_stats, print_stats).
 `python -m fleetprof` is a drop-in for `python -m cProfile`.
-The profiler is process-wide: one profiling session at a time.
+The profiler is process-wide: one profiling session at a time. While the
+agent sends, multiprocessing children (fork and spawn) are profiled and
+send too (see _mp.py).
 """
 
 import functools
@@ -41,26 +43,35 @@ def _ext():
 
 def _agent_init(collector=None, service=None, host=None, labels=None,
                 interval=None):
-    """Starts the agent's delivery (idempotent). Returns 0 or a negative
-    fleetprof error code; never raises for agent errors (a guest)."""
-    if service and not os.environ.get("FLEETPROF_SERVICE"):
-        os.environ["FLEETPROF_SERVICE"] = service
-    if collector and not os.environ.get("FLEETPROF_COLLECTOR"):
-        os.environ["FLEETPROF_COLLECTOR"] = collector
+    """Starts the agent's delivery (idempotent) and the profiling of
+    multiprocessing children. Returns 0 or a negative fleetprof error code;
+    never raises for agent errors (a guest)."""
+    given = {"FLEETPROF_COLLECTOR": collector, "FLEETPROF_SERVICE": service,
+             "FLEETPROF_HOST": host, "FLEETPROF_LABELS": labels,
+             "FLEETPROF_INTERVAL": str(interval) if interval else None}
+    for var, value in given.items():
+        # With a collector set, the agent starts when the extension loads:
+        # given values go to the environment before that (and to children).
+        if value and not os.environ.get(var):
+            os.environ[var] = value
     m = _ext()
     rc = m.agent_init(collector=collector, service=service, host=host,
                       labels=labels, interval=float(interval or 0.0))
     if rc == m.ESTATE:
         rc = 0  # already running (started when the module loaded)
+    if rc == 0:
+        from . import _mp
+        _mp.install({var: value or os.environ.get(var)
+                     for var, value in given.items()})
     return rc
 
 
 def start(service=None, collector=None, host=None, labels=None,
-          interval=None, pstats=False, agent=None):
+          interval=None, agent=None):
     """Profiles the calling thread and threads started afterwards.
 
     agent (default: a collector is configured) sends the numbers to the
-    collector; pstats keeps totals in this process for snapshot()/Profile.
+    collector; multiprocessing children are then profiled and send too.
     """
     if agent is None:
         agent = bool(collector or os.environ.get("FLEETPROF_COLLECTOR"))
@@ -68,7 +79,7 @@ def start(service=None, collector=None, host=None, labels=None,
         _agent_init(collector, service, host, labels, interval)
     m = _ext()
     threading.setprofile(m.thread_hook)
-    m.start(pstats=pstats, agent=agent)  # last: later calls are profiled
+    m.start()  # last: later calls are profiled
 
 
 def stop():
@@ -94,14 +105,28 @@ def agent_stats():
     return _ext().agent_stats()
 
 
+# A pstats session must count every call, as cProfile does: its call trees
+# get the largest limits the agent allows (memory grows only with the tree),
+# unless FLEETPROF_MAX_NODES / FLEETPROF_MAX_DEPTH say otherwise.
+_PSTATS_MAX_NODES = 1 << 24
+_PSTATS_MAX_DEPTH = 65536
+
+
+def _pstats_limits(m):
+    env = os.environ
+    m.set_tree_limits(
+        0 if env.get("FLEETPROF_MAX_NODES") else _PSTATS_MAX_NODES,
+        0 if env.get("FLEETPROF_MAX_DEPTH") else _PSTATS_MAX_DEPTH)
+
+
 def _pstats_dict(snapshot):
     """The dict pstats expects, built as cProfile.Profile.snapshot_stats
     builds it: {(file, line, name): (cc, nc, tt, ct, callers)} with
     callers {caller: (nc, cc, tt, ct)} (note the order)."""
-    labels, fns, edges = snapshot
+    labels, fns, edges, _ = snapshot
     acc = {}
-    for sid, nc, rc, it, tt in fns:
-        func = labels[sid]
+    for row, nc, rc, it, tt in fns:
+        func = labels[row]
         cur = acc.setdefault(func, [0, 0, 0.0, 0.0, {}])
         cur[0] += nc - rc
         cur[1] += nc
@@ -120,24 +145,25 @@ def _pstats_dict(snapshot):
 
 
 class Profile:
-    """cProfile.Profile's interface on fleetprof's profiler. Totals are
-    process-wide: enabling a new Profile forgets earlier totals."""
+    """cProfile.Profile's interface on fleetprof's profiler. Nothing but the
+    agent's call trees is kept while profiling: the stats are read from them
+    when made. Totals are process-wide: enabling a new Profile forgets
+    earlier totals. `dropped` counts calls the trees could not record (tree
+    limits, memory) at the last snapshot: 0 means exact."""
 
-    def __init__(self, agent=None):
+    def __init__(self):
         self.stats = {}
-        self._agent = agent
+        self.dropped = 0
         self._fresh = True
 
     def enable(self):
         m = _ext()
         if self._fresh:
+            _pstats_limits(m)  # for the trees made from now on
             m.clear()
             self._fresh = False
-        agent = self._agent
-        if agent is None:
-            agent = bool(os.environ.get("FLEETPROF_COLLECTOR"))
         threading.setprofile(m.thread_hook)
-        m.start(pstats=True, agent=agent)  # last: later calls are profiled
+        m.start()  # last: later calls are profiled
 
     def disable(self):
         _ext().stop()
@@ -148,7 +174,9 @@ class Profile:
         self.snapshot_stats()
 
     def snapshot_stats(self):
-        self.stats = _pstats_dict(_ext().snapshot())
+        snap = _ext().snapshot()
+        self.dropped = snap[3]
+        self.stats = _pstats_dict(snap)
 
     def print_stats(self, sort=-1):
         import pstats

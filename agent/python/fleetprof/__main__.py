@@ -3,7 +3,9 @@
 A drop-in for `python -m cProfile`: runs the script as __main__ exactly as
 cProfile does, prints the same pstats table (or writes a pstats file with
 -o), and with FLEETPROF_COLLECTOR set also sends the numbers to the
-collector (service: FLEETPROF_SERVICE, else the script's name).
+collector (service: FLEETPROF_SERVICE, else the script's name), its
+multiprocessing children's too. The table and the file are made at exit
+from the agent's call trees, the same numbers the collector gets.
 """
 
 import importlib.machinery
@@ -65,7 +67,7 @@ def main():
             print("fleetprof: agent not started: %s"
                   % fleetprof._ext().agent_strerror(rc), file=sys.stderr)
             agent = False
-    prof = fleetprof.Profile(agent=agent)
+    prof = fleetprof.Profile()
     try:
         try:
             prof.runctx(code, globs, None)
@@ -76,6 +78,10 @@ def main():
                 prof.dump_stats(options.outfile)
             else:
                 prof.print_stats(options.sort)
+            if prof.dropped:
+                print("fleetprof: %d call(s) not recorded (call tree limits "
+                      "or memory); see FLEETPROF_MAX_NODES, "
+                      "FLEETPROF_MAX_DEPTH" % prof.dropped, file=sys.stderr)
     except BrokenPipeError as exc:
         sys.stdout = None
         sys.exit(exc.errno)
