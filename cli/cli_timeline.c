@@ -116,6 +116,44 @@ static void write_csv(FILE *out, const struct storage_timeline_row *r, size_t n)
 	}
 }
 
+/*
+ * Raw steps only exist as far back as the raw retention: a window wholly
+ * before the oldest raw bucket is an error (not a table of zeros), one that
+ * starts before it gets a warning on stderr.
+ */
+static int check_raw_reach(struct cli_session *s, struct cli_error *e)
+{
+	int64_t oldest = 0;
+	char when[32];
+	int found = 0, rc;
+
+	if ((rc = storage_raw_oldest(s->conn, &oldest, &found)) != 0) {
+		cli_query_error(e, rc, s->a->verbose);
+		return CLI_EXIT_RUNTIME;
+	}
+	fp_format_time(oldest, when, sizeof(when));
+	if (!found || s->f.until_ns <= oldest) {
+		if (found)
+			cli_error_set(e,
+				      "no raw buckets in this window: the raw "
+				      "tier starts at %s",
+				      when);
+		else
+			cli_error_set(e, "the raw tier is empty");
+		e->code = FP_ENOTFOUND;
+		cli_error_hint(e, "use --step 1h (the rollup tier keeps "
+				  "older data) or a more recent window");
+		return CLI_EXIT_RUNTIME;
+	}
+	if (s->f.from_ns < oldest)
+		fprintf(s->err,
+			"fleetprof: warning: the raw tier starts at %s: "
+			"earlier steps are empty; --step 1h reaches further "
+			"back\n",
+			when);
+	return CLI_EXIT_OK;
+}
+
 int cli_timeline_run(const struct cli_args *a, FILE *out, FILE *err,
 		     struct cli_error *e)
 {
@@ -145,6 +183,9 @@ int cli_timeline_run(const struct cli_args *a, FILE *out, FILE *err,
 	s.f.until_ns = storage_ceil_to(s.f.until_ns, step);
 	if ((status = cli_session_need_function(&s, a->function, e)) !=
 	    CLI_EXIT_OK)
+		goto out_close;
+	if (s.f.tier == STORAGE_TIER_RAW &&
+	    (status = check_raw_reach(&s, e)) != CLI_EXIT_OK)
 		goto out_close;
 	status = CLI_EXIT_RUNTIME;
 	rc = storage_timeline(s.conn, &s.f, step, &rows, &n);

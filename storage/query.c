@@ -1072,6 +1072,26 @@ int storage_function_count(PGconn *conn, const char *name, uint64_t *count)
 	return rc;
 }
 
+int storage_raw_oldest(PGconn *conn, int64_t *oldest_ns, int *found)
+{
+	static const char sql[] =
+		"SELECT (extract(epoch FROM min(bucket)) * 1e9)::bigint "
+		"FROM fn_stats";
+	PGresult *r;
+	int rc;
+
+	if (conn == NULL || oldest_ns == NULL || found == NULL)
+		return FP_EINVAL;
+	if ((rc = query(conn, sql, 0, NULL, 1, "oldest raw bucket", &r)) != 0)
+		return rc;
+	rc = PQntuples(r) == 1 ? 0 : FP_EDB;
+	*found = rc == 0 && !PQgetisnull(r, 0, 0);
+	if (*found)
+		*oldest_ns = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+	PQclear(r);
+	return rc;
+}
+
 int storage_window_hosts(PGconn *conn, const struct storage_filter *f,
 			 uint64_t *nhosts, int *seen)
 {

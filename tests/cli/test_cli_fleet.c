@@ -635,6 +635,35 @@ static void test_timeline(void **state)
 		json_decref(j);
 	}
 	run_free(&r);
+
+	/* 1 m steps come from the raw tier, which starts with the base day's
+	 * bucket: a window before it is an error, one across it a warning. */
+	fp_format_time(c->t - DAY_NS, t[0], sizeof(t[0]));
+	fp_format_time(c->t - 10 * DAY_NS, t[1], sizeof(t[1]));
+	fp_format_time(c->t - 9 * DAY_NS, t[2], sizeof(t[2]));
+	run_cli(c, &r, "timeline parse --step 1m --from %s --until %s", t[1],
+		t[2]);
+	assert_int_equal(r.status, 1);
+	assert_string_equal(r.out, "");
+	snprintf(want, sizeof(want),
+		 "no raw buckets in this window: the raw tier starts at %s",
+		 t[0]);
+	if (strstr(r.err, want) == NULL)
+		fail_msg("want '%s' in: %s", want, r.err);
+	run_free(&r);
+	fp_format_time(c->t - DAY_NS - 30 * MIN_NS, t[1], sizeof(t[1]));
+	fp_format_time(c->t - DAY_NS + 30 * MIN_NS, t[2], sizeof(t[2]));
+	run_cli(c, &r,
+		"timeline parse --step 1m --from %s --until %s --format csv",
+		t[1], t[2]);
+	assert_int_equal(r.status, 0);
+	snprintf(want, sizeof(want),
+		 "fleetprof: warning: the raw tier starts at %s: earlier steps "
+		 "are empty; --step 1h reaches further back\n",
+		 t[0]);
+	assert_string_equal(r.err, want);
+	assert_non_null(strstr(r.out, t[0]));
+	run_free(&r);
 }
 
 static void test_export_folded_speedscope(void **state)

@@ -239,6 +239,10 @@ int storage_timeline(PGconn *conn, const struct storage_filter *f,
 		     int64_t step_ns, struct storage_timeline_row **out,
 		     size_t *n);
 
+/* The oldest raw bucket (*found 0 when the raw tier is empty): what a
+ * window read at raw resolution can show at most. */
+int storage_raw_oldest(PGconn *conn, int64_t *oldest_ns, int *found);
+
 /* What reported in the window, from the batch ledger (ingested_batches). */
 enum storage_ledger_by {
 	STORAGE_LEDGER_HOSTS = 0,
