@@ -147,8 +147,8 @@ static int expand(PGconn *c, long raw_hours, long days)
 		const char *t = tables[i][0], *cols = tables[i][1];
 		snprintf(q, sizeof(q),
 			 "CREATE TEMP TABLE tpl_%s AS SELECT %s FROM %s; "
-			 "TRUNCATE %s, %s_rollup",
-			 t, cols, t, t, t);
+			 "TRUNCATE %s, %s_rollup, %s_rollup_1d",
+			 t, cols, t, t, t, t);
 		if (sql(c, q) != 0)
 			return -1;
 		snprintf(q, sizeof(q),
@@ -168,7 +168,22 @@ static int expand(PGconn *c, long raw_hours, long days)
 			 t, cols, t, days);
 		if (sql(c, q) != 0)
 			return -1;
+		/* And a day of the 1 d tier is 24 hours: the same rows. */
+		snprintf(q, sizeof(q),
+			 "INSERT INTO %s_rollup_1d SELECT b, %s FROM tpl_%s, "
+			 "generate_series(date_bin('1 day', now(), timestamptz "
+			 "'2000-01-01 00:00+00') - interval '%ld days', "
+			 "date_bin('1 day', now(), timestamptz '2000-01-01 "
+			 "00:00+00'), interval '1 day') b",
+			 t, cols, t, days);
+		if (sql(c, q) != 0)
+			return -1;
 	}
+	/* As the roller would leave them: only the current hour dirty. */
+	if (sql(c, "TRUNCATE rollup_dirty, rollup_dirty_1d; "
+		   "INSERT INTO rollup_dirty VALUES (date_bin('1 hour', now(), "
+		   "timestamptz '2000-01-01 00:00+00'), 0, 1)") != 0)
+		return -1;
 	return sql(c, "VACUUM ANALYZE");
 }
 
@@ -279,7 +294,9 @@ int main(int argc, char **argv)
 	    sql(conn, "TRUNCATE series, functions, stacks, ingested_batches, "
 		      "fn_stats, edge_stats, stack_stats, fn_stats_rollup, "
 		      "edge_stats_rollup, stack_stats_rollup, "
-		      "rollup_dirty") != 0) {
+		      "fn_stats_rollup_1d, edge_stats_rollup_1d, "
+		      "stack_stats_rollup_1d, rollup_dirty, "
+		      "rollup_dirty_1d") != 0) {
 		PQfinish(conn);
 		return 1;
 	}

@@ -85,6 +85,10 @@ void cli_header_write(FILE *out, int64_t from_ns, int64_t until_ns, int tier,
 	else if (tier == STORAGE_TIER_RAW)
 		fprintf(out, "(raw tier, %d s buckets)",
 			STORAGE_BUCKET_SECONDS);
+	else if (tier == STORAGE_TIER_SPAN)
+		fputs("(rollup tiers: 1 d buckets for whole days, 1 h at the "
+		      "ends)",
+		      out);
 	else
 		fprintf(out, "(rollup tier, %d h buckets)",
 			STORAGE_ROLLUP_SECONDS / 3600);

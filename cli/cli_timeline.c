@@ -177,6 +177,8 @@ int cli_timeline_run(const struct cli_args *a, FILE *out, FILE *err,
 	status = cli_session_open(&s, a, NULL, tier, 0, out, err, e);
 	if (status != CLI_EXIT_OK)
 		return status;
+	if (s.f.tier == STORAGE_TIER_SPAN)
+		s.f.tier = STORAGE_TIER_1H; /* steps of hours, not days */
 	if (step == 0)
 		step = storage_tier_bucket_ns(s.f.tier);
 	s.f.from_ns = storage_floor_to(s.f.from_ns, step);

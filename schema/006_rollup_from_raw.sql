@@ -67,7 +67,7 @@ CREATE VIEW fn_stats_1h AS
 	FROM fn_stats_rollup r
 	WHERE NOT EXISTS (SELECT 1 FROM rollup_dirty d WHERE d.hour = r.bucket)
 	UNION ALL
-	SELECT date_bin('1 hour', f.bucket, timestamptz '2000-01-01 00:00+00'),
+	SELECT d.hour,
 	       f.series_id, f.fn_id, f.ncalls, f.pcalls, f.tottime_ns,
 	       f.cumtime_ns
 	FROM (SELECT DISTINCT hour FROM rollup_dirty) d
@@ -82,7 +82,7 @@ CREATE VIEW edge_stats_1h AS
 	FROM edge_stats_rollup r
 	WHERE NOT EXISTS (SELECT 1 FROM rollup_dirty d WHERE d.hour = r.bucket)
 	UNION ALL
-	SELECT date_bin('1 hour', e.bucket, timestamptz '2000-01-01 00:00+00'),
+	SELECT d.hour,
 	       e.series_id, e.caller_id, e.callee_id, e.ncalls, e.pcalls,
 	       e.tottime_ns, e.cumtime_ns
 	FROM (SELECT DISTINCT hour FROM rollup_dirty) d
@@ -97,7 +97,7 @@ CREATE VIEW stack_stats_1h AS
 	FROM stack_stats_rollup r
 	WHERE NOT EXISTS (SELECT 1 FROM rollup_dirty d WHERE d.hour = r.bucket)
 	UNION ALL
-	SELECT date_bin('1 hour', s.bucket, timestamptz '2000-01-01 00:00+00'),
+	SELECT d.hour,
 	       s.series_id, s.stack_id, s.ncalls, s.self_ns, s.total_ns
 	FROM (SELECT DISTINCT hour FROM rollup_dirty) d
 	CROSS JOIN LATERAL (

@@ -58,16 +58,17 @@ int64_t storage_bucket_ceil(int64_t ns)
 
 const char *storage_tier_name(int tier)
 {
-	return tier == STORAGE_TIER_RAW	 ? "raw"
-	       : tier == STORAGE_TIER_1H ? "rollup"
-					 : NULL;
+	return tier == STORAGE_TIER_RAW				      ? "raw"
+	       : tier == STORAGE_TIER_1H || tier == STORAGE_TIER_SPAN ? "rollup"
+								      : NULL;
 }
 
 int64_t storage_tier_bucket_ns(int tier)
 {
-	return tier == STORAGE_TIER_RAW	 ? BUCKET_NS
-	       : tier == STORAGE_TIER_1H ? ROLLUP_NS
-					 : 0;
+	return tier == STORAGE_TIER_RAW ? BUCKET_NS
+	       : tier == STORAGE_TIER_1H || tier == STORAGE_TIER_SPAN
+		       ? ROLLUP_NS
+		       : 0;
 }
 
 void storage_tier_choose(int64_t from_ns, int64_t until_ns, int64_t now_ns,
@@ -78,7 +79,11 @@ void storage_tier_choose(int64_t from_ns, int64_t until_ns, int64_t now_ns,
 	int t = STORAGE_TIER_RAW;
 	int64_t w;
 
-	if (from_ns < now_ns - keep || until_ns - from_ns >= max)
+	const int64_t span = (int64_t)STORAGE_SPAN_MIN_WINDOW_S * FP_NS_PER_SEC;
+
+	if (until_ns - from_ns >= span)
+		t = STORAGE_TIER_SPAN;
+	else if (from_ns < now_ns - keep || until_ns - from_ns >= max)
 		t = STORAGE_TIER_1H;
 	w = storage_tier_bucket_ns(t);
 	*tier = t;
@@ -189,6 +194,8 @@ int storage_group_parse(const char *s)
 	"($7::text IS NULL AND $8::text IS NULL OR " col \
 	" IN (SELECT id FROM fsel)) "
 #define NBASE 8
+/* The span tier's "table": fn_stats_span($1, $2) etc. (schema 007). */
+#define SPAN "_span($1::bigint, $2::bigint)"
 
 #define K_TT "f.tottime"
 #define K_CT "f.cumtime"
@@ -242,7 +249,8 @@ int storage_group_parse(const char *s)
 
 static const char *const top_sql[STORAGE_TIER_COUNT_][STORAGE_GROUP_COUNT_]
 				[STORAGE_SORT_COUNT_] = {TOP_TIER(""),
-							 TOP_TIER("_1h")};
+							 TOP_TIER("_1h"),
+							 TOP_TIER(SPAN)};
 
 enum { TOP_NFIELDS = 10 };
 
@@ -279,7 +287,8 @@ enum { TOP_NFIELDS = 10 };
 
 static const char *const edge_sql[STORAGE_TIER_COUNT_][STORAGE_EDGES_COUNT_]
 				 [STORAGE_SORT_COUNT_] = {EDGE_TIER(""),
-							  EDGE_TIER("_1h")};
+							  EDGE_TIER("_1h"),
+							  EDGE_TIER(SPAN)};
 
 enum { EDGE_NFIELDS = 15 };
 
@@ -307,8 +316,8 @@ enum { EDGE_NFIELDS = 15 };
 		      "LEFT JOIN p ON p.id = a.id ORDER BY a.depth, "  \
 		      "a.id"
 
-static const char *const path_sql[STORAGE_TIER_COUNT_] = {PATH_SQL(""),
-							  PATH_SQL("_1h")};
+static const char *const path_sql[STORAGE_TIER_COUNT_] = {
+	PATH_SQL(""), PATH_SQL("_1h"), PATH_SQL(SPAN)};
 
 enum { PATH_NFIELDS = 11 };
 
@@ -329,8 +338,9 @@ enum { PATH_NFIELDS = 11 };
 				 "$9::bigint) AS g(t) LEFT JOIN b ON b.t = " \
 				 "g.t ORDER BY g.t"
 
+/* The span has day buckets: a timeline of a long window steps by hours. */
 static const char *const timeline_sql[STORAGE_TIER_COUNT_] = {
-	TIMELINE_SQL(""), TIMELINE_SQL("_1h")};
+	TIMELINE_SQL(""), TIMELINE_SQL("_1h"), TIMELINE_SQL("_1h")};
 
 enum { TIMELINE_NFIELDS = 5 };
 
@@ -381,6 +391,7 @@ _Static_assert(STORAGE_HOST_UNKNOWN == 0 && STORAGE_HOST_ELSEWHERE == 1 &&
 static const char *const hosts_sql[STORAGE_TIER_COUNT_ + 1] = {
 	HOSTS_FACTS(""),
 	HOSTS_FACTS("_1h"),
+	HOSTS_FACTS(SPAN),
 	HOSTS_SQL("SELECT 1 FROM ingested_batches ib WHERE "
 		  "ib.series_id = s.id AND ib.t0 >= to_timestamp($1::bigint) "
 		  "AND ib.t0 < to_timestamp($2::bigint)"),
@@ -414,11 +425,20 @@ static int exec_plain(PGconn *c, const char *sql, const char *what)
 	return rc;
 }
 
+/*
+ * One snapshot for every query of a command. JIT off: PostgreSQL 15 JIT-
+ * compiles any plan costed over 100k, and compiling the tier views' plans
+ * took about 1 s of a 1.5 s `top --since 7d` on the bench fleet (0.5 s
+ * without); these queries run once, so compiling never pays off.
+ */
 int storage_read_begin(PGconn *conn)
 {
-	return exec_plain(conn,
-			  "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
-			  "begin");
+	int rc = exec_plain(conn,
+			    "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+			    "begin");
+	if (rc == 0)
+		rc = exec_plain(conn, "SET LOCAL jit = off", "set jit");
+	return rc;
 }
 
 int storage_read_end(PGconn *conn)

@@ -253,6 +253,26 @@ static void test_top_group_label_match(void **state)
 	assert_non_null(strstr(r.out, "(rollup tier, 1 h buckets)"));
 	assert_non_null(strstr(r.out, "    70  "));
 	run_free(&r);
+	/* From 3 days on, whole days come from the 1 d tier: the same sums,
+	 * before and after the roller has stored every hour and day. */
+	for (int pass = 0; pass < 2; pass++) {
+		if (pass == 1) {
+			char *v = fp_test_sql(c->conninfo,
+					      "SELECT fleetprof_rollup(now() + "
+					      "interval '2 days', 1000)");
+			free(v);
+			v = fp_test_sql(
+				c->conninfo,
+				"SELECT count(*) FROM fn_stats_rollup_1d");
+			assert_true(strcmp(v, "0") != 0);
+			free(v);
+		}
+		run_ok(c, &r, "top --since 7d --function parse --format table");
+		assert_non_null(strstr(r.out, "(rollup tiers: 1 d buckets for "
+					      "whole days, 1 h at the ends)"));
+		assert_non_null(strstr(r.out, "    70  "));
+		run_free(&r);
+	}
 
 	run_cli(c, &r, "top %s --match '(' --format csv", c->win);
 	assert_int_equal(r.status, 1);

@@ -207,8 +207,30 @@ static void test_paths_and_strings(void **state)
 	free(v);
 }
 
+/* fn_stats_span(from, until) sums exactly what raw holds in the window. */
+static void expect_span(long long from, long long until)
+{
+	char span[256], raw[256];
+
+	snprintf(span, sizeof(span),
+		 "SELECT coalesce(sum(ncalls), 0) FROM fn_stats_span(%lld, "
+		 "%lld)",
+		 from, until);
+	snprintf(raw, sizeof(raw),
+		 "SELECT coalesce(sum(ncalls), 0) FROM fn_stats WHERE bucket "
+		 ">= to_timestamp(%lld) AND bucket < to_timestamp(%lld)",
+		 from, until);
+	assert_int_equal(sql_ll(span), sql_ll(raw));
+}
+
 static void expect_tiers_equal(void)
 {
+	assert_int_equal(sql_ll("SELECT sum(ncalls) FROM fn_stats_1d"),
+			 sql_ll("SELECT sum(ncalls) FROM fn_stats"));
+	assert_int_equal(sql_ll("SELECT sum(pcalls) FROM edge_stats_1d"),
+			 sql_ll("SELECT sum(pcalls) FROM edge_stats"));
+	assert_int_equal(sql_ll("SELECT sum(total_ns) FROM stack_stats_1d"),
+			 sql_ll("SELECT sum(total_ns) FROM stack_stats"));
 	assert_int_equal(sql_ll("SELECT sum(ncalls) FROM fn_stats_1h"),
 			 sql_ll("SELECT sum(ncalls) FROM fn_stats"));
 	assert_int_equal(sql_ll("SELECT sum(cumtime_ns) FROM fn_stats_1h"),
@@ -234,12 +256,13 @@ static void test_rollup_equals_raw(void **state)
 	struct storage_merge_item item;
 	struct wire_batch late;
 	long long settled, raw_h;
-	long long hour = (long long)(T0 / FP_NS_PER_SEC);
+	long long hour = (long long)(T0 / FP_NS_PER_SEC), day;
 	char raw_sql[256], rollup_sql[256];
 	int hours = -1;
 	(void)state;
 
 	hour -= hour % 3600;
+	day = hour - hour % 86400;
 	/* Merged so far, nothing rolled up: every hour is read from raw. */
 	expect_tiers_equal();
 	assert_int_equal(sql_ll("SELECT count(*) FROM fn_stats_rollup"), 0);
@@ -282,6 +305,29 @@ static void test_rollup_equals_raw(void **state)
 	/* Nothing left to do. */
 	assert_int_equal(storage_rollup(w, 0, 100, &hours), 0);
 	assert_int_equal(hours, 0);
+
+	/* Days: as if two days had passed, every hour and then every day
+	 * is rolled up; the 1 d tier and the span keep raw's sums. */
+	assert_int_equal(storage_rollup(w, -2 * 86400, 1000, &hours), 0);
+	assert_int_equal(sql_ll("SELECT count(*) FROM rollup_dirty"), 0);
+	assert_int_equal(sql_ll("SELECT count(*) FROM rollup_dirty_1d"), 0);
+	expect_tiers_equal();
+	snprintf(raw_sql, sizeof(raw_sql),
+		 "SELECT sum(ncalls) FROM fn_stats WHERE bucket >= "
+		 "to_timestamp(%lld) AND bucket < to_timestamp(%lld)",
+		 day, day + 86400);
+	snprintf(rollup_sql, sizeof(rollup_sql),
+		 "SELECT sum(ncalls) FROM fn_stats_rollup_1d WHERE bucket = "
+		 "to_timestamp(%lld)",
+		 day);
+	assert_true(sql_ll(raw_sql) >= raw_h + 15);
+	assert_int_equal(sql_ll(rollup_sql), sql_ll(raw_sql));
+	/* A span starting at T0's hour (its first, partial day read from
+	 * the 1 h tier) has T0's hour; one starting an hour later has not. */
+	expect_span(hour, hour + 3 * 86400);
+	expect_span(hour + 3600, hour + 3600 + 3 * 86400);
+	expect_span(day - 86400, day + 2 * 86400);
+	expect_span(hour - 3 * 86400, hour + 3600);
 	storage_writer_destroy(w);
 }
 

@@ -13,10 +13,15 @@
 
 #include <libpq-fe.h>
 
-/* Fact tiers: raw 60 s buckets (kept 7 days) and the 1 h rollup. */
+/*
+ * Fact tiers: raw 60 s buckets (kept 7 days), the 1 h rollup, and for long
+ * windows the span: whole UTC days from the 1 d rollup and the partial days
+ * at the window's ends from the 1 h one (schema 007), exact to the hour.
+ */
 enum storage_tier {
 	STORAGE_TIER_RAW = 0,
 	STORAGE_TIER_1H,
+	STORAGE_TIER_SPAN,
 	STORAGE_TIER_COUNT_
 };
 
@@ -25,8 +30,10 @@ enum storage_tier {
 #define STORAGE_ROLLUP_SECONDS 3600
 /* Windows at least this long read the rollup tier. */
 #define STORAGE_RAW_MAX_WINDOW_S (6 * 3600)
+/* Windows at least this long read the span (1 d + 1 h) tier. */
+#define STORAGE_SPAN_MIN_WINDOW_S (3 * 86400)
 
-/* "raw" / "rollup"; NULL for an unknown tier. */
+/* "raw" / "rollup" (both rollup tiers); NULL for an unknown tier. */
 const char *storage_tier_name(int tier);
 /* Bucket width of a tier in ns (0 for an unknown tier). */
 int64_t storage_tier_bucket_ns(int tier);
@@ -34,8 +41,9 @@ int64_t storage_tier_bucket_ns(int tier);
 /*
  * The tier for [from_ns, until_ns) seen at now_ns: raw when the window
  * starts inside the raw retention and is shorter than
- * STORAGE_RAW_MAX_WINDOW_S, else the rollup. Writes the tier and the window
- * widened to whole buckets of it. Pure.
+ * STORAGE_RAW_MAX_WINDOW_S, else the span for windows of at least
+ * STORAGE_SPAN_MIN_WINDOW_S, else the 1 h rollup. Writes the tier and the
+ * window widened to whole buckets of it (hours for both rollups). Pure.
  */
 void storage_tier_choose(int64_t from_ns, int64_t until_ns, int64_t now_ns,
 			 int *tier, int64_t *from_out, int64_t *until_out);
