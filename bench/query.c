@@ -179,10 +179,13 @@ static int expand(PGconn *c, long raw_hours, long days)
 		if (sql(c, q) != 0)
 			return -1;
 	}
-	/* As the roller would leave them: only the current hour dirty. */
-	if (sql(c, "TRUNCATE rollup_dirty, rollup_dirty_1d; "
-		   "INSERT INTO rollup_dirty VALUES (date_bin('1 hour', now(), "
-		   "timestamptz '2000-01-01 00:00+00'), 0, 1)") != 0)
+	/* As the roller leaves them: the current hour rolled up to two
+	 * minutes ago, the minutes since read from raw. */
+	if (sql(c, "TRUNCATE rollup_dirty, rollup_dirty_1d, rollup_cover; "
+		   "INSERT INTO rollup_cover SELECT h, greatest(h, "
+		   "date_bin('1 minute', now() - interval '2 minutes', o)) "
+		   "FROM (SELECT date_bin('1 hour', now(), o) AS h, o FROM "
+		   "(SELECT timestamptz '2000-01-01 00:00+00' AS o) x) y") != 0)
 		return -1;
 	return sql(c, "VACUUM ANALYZE");
 }
@@ -296,7 +299,7 @@ int main(int argc, char **argv)
 		      "edge_stats_rollup, stack_stats_rollup, "
 		      "fn_stats_rollup_1d, edge_stats_rollup_1d, "
 		      "stack_stats_rollup_1d, rollup_dirty, "
-		      "rollup_dirty_1d") != 0) {
+		      "rollup_dirty_1d, rollup_cover") != 0) {
 		PQfinish(conn);
 		return 1;
 	}

@@ -133,10 +133,11 @@ static int ensure_connected(struct collector *c, struct writer_state *ws)
 }
 
 /*
- * The rollup tier: settled dirty hours (ended ROLLUP_SETTLE_S ago, so the
- * agents' last flushes and retries for them are in) are recomputed from
- * raw, a few per call so a backlog never holds one transaction long. Until
- * then readers get those hours from raw: this is speed, not exactness.
+ * The rollup tier: every minute the raw minutes that ended ROLLUP_SETTLE_S
+ * ago (so the agents' last flushes and retries for them are in) are added
+ * to their hour's rollup rows, a few hours per call so a backlog never
+ * holds one transaction long. Until then readers get those minutes from
+ * raw: this is speed, not exactness.
  */
 #define ROLLUP_EVERY_NS (60 * FP_NS_PER_SEC)
 #define ROLLUP_SETTLE_S 120

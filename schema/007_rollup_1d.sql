@@ -8,12 +8,12 @@
 -- How, the same way as the 1 h tier (006), one level up:
 -- * fn_stats_rollup_1d, edge_stats_rollup_1d, stack_stats_rollup_1d store
 --   whole UTC days; rollup_dirty_1d marks days whose hours changed since.
--- * fleetprof_rollup() marks a day each time it recomputes one of its hours
---   (in the same transaction), and recomputes settled marked days that have
---   no dirty hour left, from the 1 h tier, deleting only the marks it saw.
--- * fn_stats_1d (and edge_, stack_) are views: stored days that are clean at
---   both levels, plus the 1 h tier re-bucketed for the others. Exact at
---   every snapshot, like the 1 h views.
+-- * fleetprof_rollup() marks a day each time it rolls one of its hours (in
+--   the same transaction), and recomputes ended marked days that have no
+--   gap left, from the 1 h tier, deleting only the marks it saw.
+-- * fn_stats_1d (and edge_, stack_) are views: stored days with no day mark
+--   and no gap in their hours (rollup_gaps), plus the 1 h tier summed into
+--   the others. Exact at every snapshot, like the 1 h views.
 -- * fn_stats_span(from, until) (and edge_, stack_) read a window exactly to
 --   the hour: whole days from the 1 d tier, the partial days at its ends
 --   from the 1 h tier. The query command uses them for windows of 3 days
@@ -47,10 +47,11 @@ CREATE VIEW fn_stats_1d AS
 	SELECT r.bucket, r.series_id, r.fn_id, r.ncalls, r.pcalls,
 	       r.tottime_ns, r.cumtime_ns
 	FROM fn_stats_rollup_1d r
-	WHERE NOT EXISTS (SELECT 1 FROM rollup_dirty_1d d WHERE d.day = r.bucket)
-	  AND NOT EXISTS (SELECT 1 FROM rollup_dirty h
-	                  WHERE h.hour >= r.bucket
-	                    AND h.hour < r.bucket + interval '1 day')
+	WHERE r.bucket NOT IN (SELECT day FROM rollup_dirty_1d
+	                       UNION ALL
+	                       SELECT date_bin('1 day', hour,
+	                                       timestamptz '2000-01-01 00:00+00')
+	                       FROM rollup_gaps)
 	UNION ALL
 	SELECT d.day,
 	       f.series_id, f.fn_id, f.ncalls, f.pcalls, f.tottime_ns,
@@ -58,7 +59,7 @@ CREATE VIEW fn_stats_1d AS
 	FROM (SELECT day FROM rollup_dirty_1d
 	      UNION
 	      SELECT date_bin('1 day', hour, timestamptz '2000-01-01 00:00+00')
-	      FROM rollup_dirty) d
+	      FROM rollup_gaps) d
 	CROSS JOIN LATERAL (
 		SELECT * FROM fn_stats_1h
 		WHERE bucket >= d.day AND bucket < d.day + interval '1 day'
@@ -68,10 +69,11 @@ CREATE VIEW edge_stats_1d AS
 	SELECT r.bucket, r.series_id, r.caller_id, r.callee_id, r.ncalls,
 	       r.pcalls, r.tottime_ns, r.cumtime_ns
 	FROM edge_stats_rollup_1d r
-	WHERE NOT EXISTS (SELECT 1 FROM rollup_dirty_1d d WHERE d.day = r.bucket)
-	  AND NOT EXISTS (SELECT 1 FROM rollup_dirty h
-	                  WHERE h.hour >= r.bucket
-	                    AND h.hour < r.bucket + interval '1 day')
+	WHERE r.bucket NOT IN (SELECT day FROM rollup_dirty_1d
+	                       UNION ALL
+	                       SELECT date_bin('1 day', hour,
+	                                       timestamptz '2000-01-01 00:00+00')
+	                       FROM rollup_gaps)
 	UNION ALL
 	SELECT d.day,
 	       e.series_id, e.caller_id, e.callee_id, e.ncalls, e.pcalls,
@@ -79,7 +81,7 @@ CREATE VIEW edge_stats_1d AS
 	FROM (SELECT day FROM rollup_dirty_1d
 	      UNION
 	      SELECT date_bin('1 day', hour, timestamptz '2000-01-01 00:00+00')
-	      FROM rollup_dirty) d
+	      FROM rollup_gaps) d
 	CROSS JOIN LATERAL (
 		SELECT * FROM edge_stats_1h
 		WHERE bucket >= d.day AND bucket < d.day + interval '1 day'
@@ -89,17 +91,18 @@ CREATE VIEW stack_stats_1d AS
 	SELECT r.bucket, r.series_id, r.stack_id, r.ncalls, r.self_ns,
 	       r.total_ns
 	FROM stack_stats_rollup_1d r
-	WHERE NOT EXISTS (SELECT 1 FROM rollup_dirty_1d d WHERE d.day = r.bucket)
-	  AND NOT EXISTS (SELECT 1 FROM rollup_dirty h
-	                  WHERE h.hour >= r.bucket
-	                    AND h.hour < r.bucket + interval '1 day')
+	WHERE r.bucket NOT IN (SELECT day FROM rollup_dirty_1d
+	                       UNION ALL
+	                       SELECT date_bin('1 day', hour,
+	                                       timestamptz '2000-01-01 00:00+00')
+	                       FROM rollup_gaps)
 	UNION ALL
 	SELECT d.day,
 	       s.series_id, s.stack_id, s.ncalls, s.self_ns, s.total_ns
 	FROM (SELECT day FROM rollup_dirty_1d
 	      UNION
 	      SELECT date_bin('1 day', hour, timestamptz '2000-01-01 00:00+00')
-	      FROM rollup_dirty) d
+	      FROM rollup_gaps) d
 	CROSS JOIN LATERAL (
 		SELECT * FROM stack_stats_1h
 		WHERE bucket >= d.day AND bucket < d.day + interval '1 day'
@@ -167,98 +170,81 @@ $$;
 
 -- The roller, one level more -------------------------------------------------
 
+-- Rolls day d (ended, no gap left) from the 1 h tier and deletes the day
+-- marks it read.
+CREATE FUNCTION fleetprof_rollup_day(d timestamptz)
+RETURNS void LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = public SET timezone = 'UTC' AS $$
+DECLARE
+	ws integer[];
+	vs bigint[];
+BEGIN
+	SELECT array_agg(writer), array_agg(version) INTO ws, vs
+	FROM rollup_dirty_1d WHERE day = d;
+	PERFORM fleetprof_ensure_partitions(d::date, d::date);
+	DELETE FROM fn_stats_rollup_1d WHERE bucket = d;
+	INSERT INTO fn_stats_rollup_1d
+		SELECT d, series_id, fn_id, sum(ncalls), sum(pcalls),
+		       sum(tottime_ns), sum(cumtime_ns)
+		FROM fn_stats_1h
+		WHERE bucket >= d AND bucket < d + interval '1 day'
+		GROUP BY series_id, fn_id;
+	DELETE FROM edge_stats_rollup_1d WHERE bucket = d;
+	INSERT INTO edge_stats_rollup_1d
+		SELECT d, series_id, caller_id, callee_id, sum(ncalls),
+		       sum(pcalls), sum(tottime_ns), sum(cumtime_ns)
+		FROM edge_stats_1h
+		WHERE bucket >= d AND bucket < d + interval '1 day'
+		GROUP BY series_id, caller_id, callee_id;
+	DELETE FROM stack_stats_rollup_1d WHERE bucket = d;
+	INSERT INTO stack_stats_rollup_1d
+		SELECT d, series_id, stack_id, sum(ncalls), sum(self_ns),
+		       sum(total_ns)
+		FROM stack_stats_1h
+		WHERE bucket >= d AND bucket < d + interval '1 day'
+		GROUP BY series_id, stack_id;
+	DELETE FROM rollup_dirty_1d x
+	USING unnest(ws, vs) AS s(writer, version)
+	WHERE x.day = d AND x.writer = s.writer AND x.version = s.version;
+END $$;
+
 CREATE OR REPLACE FUNCTION fleetprof_rollup(upto timestamptz,
                                             max_hours integer)
 RETURNS integer LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = public SET timezone = 'UTC' AS $$
 DECLARE
-	h timestamptz;
-	ws integer[];
-	vs bigint[];
+	settled timestamptz := date_bin('1 minute', upto,
+	                                timestamptz '2000-01-01 00:00+00');
+	g record;
 	done integer := 0;
 BEGIN
 	IF NOT pg_try_advisory_xact_lock(hashtext('fleetprof_rollup')) THEN
 		RETURN 0;
 	END IF;
-	FOR h IN
-		SELECT DISTINCT hour FROM rollup_dirty
-		WHERE hour + interval '1 hour' <= upto
+	FOR g IN
+		SELECT hour, hi FROM rollup_gaps
+		WHERE lo < least(hi, settled)
 		ORDER BY hour LIMIT max_hours
 	LOOP
-		-- The marks first: every merge they stand for has committed, so
-		-- the statements below (each with a newer snapshot) see its rows.
-		SELECT array_agg(writer), array_agg(version) INTO ws, vs
-		FROM rollup_dirty WHERE hour = h;
-		PERFORM fleetprof_ensure_partitions(h::date, h::date);
-		DELETE FROM fn_stats_rollup WHERE bucket = h;
-		INSERT INTO fn_stats_rollup
-			SELECT h, series_id, fn_id, sum(ncalls), sum(pcalls),
-			       sum(tottime_ns), sum(cumtime_ns)
-			FROM fn_stats
-			WHERE bucket >= h AND bucket < h + interval '1 hour'
-			GROUP BY series_id, fn_id;
-		DELETE FROM edge_stats_rollup WHERE bucket = h;
-		INSERT INTO edge_stats_rollup
-			SELECT h, series_id, caller_id, callee_id, sum(ncalls),
-			       sum(pcalls), sum(tottime_ns), sum(cumtime_ns)
-			FROM edge_stats
-			WHERE bucket >= h AND bucket < h + interval '1 hour'
-			GROUP BY series_id, caller_id, callee_id;
-		DELETE FROM stack_stats_rollup WHERE bucket = h;
-		INSERT INTO stack_stats_rollup
-			SELECT h, series_id, stack_id, sum(ncalls), sum(self_ns),
-			       sum(total_ns)
-			FROM stack_stats
-			WHERE bucket >= h AND bucket < h + interval '1 hour'
-			GROUP BY series_id, stack_id;
+		PERFORM fleetprof_rollup_hour(g.hour, least(g.hi, settled));
 		-- Its day changed: in the same transaction as the hour.
 		INSERT INTO rollup_dirty_1d AS x (day, writer, version)
-		VALUES (date_bin('1 day', h, timestamptz '2000-01-01 00:00+00'),
+		VALUES (date_bin('1 day', g.hour,
+		                 timestamptz '2000-01-01 00:00+00'),
 		        pg_backend_pid(), 1)
 		ON CONFLICT (day, writer) DO UPDATE SET version = x.version + 1;
-		DELETE FROM rollup_dirty d
-		USING unnest(ws, vs) AS s(writer, version)
-		WHERE d.hour = h AND d.writer = s.writer
-		  AND d.version = s.version;
 		done := done + 1;
 	END LOOP;
-	-- Then the days that ended and have no dirty hour left.
-	FOR h IN
-		SELECT DISTINCT x.day FROM rollup_dirty_1d x
+	-- Then the days that ended and have no gap left.
+	FOR g IN
+		SELECT DISTINCT x.day AS hour FROM rollup_dirty_1d x
 		WHERE x.day + interval '1 day' <= upto
-		  AND NOT EXISTS (SELECT 1 FROM rollup_dirty r
+		  AND NOT EXISTS (SELECT 1 FROM rollup_gaps r
 		                  WHERE r.hour >= x.day
 		                    AND r.hour < x.day + interval '1 day')
-		ORDER BY x.day LIMIT max_hours
+		ORDER BY 1 LIMIT max_hours
 	LOOP
-		SELECT array_agg(writer), array_agg(version) INTO ws, vs
-		FROM rollup_dirty_1d WHERE day = h;
-		PERFORM fleetprof_ensure_partitions(h::date, h::date);
-		DELETE FROM fn_stats_rollup_1d WHERE bucket = h;
-		INSERT INTO fn_stats_rollup_1d
-			SELECT h, series_id, fn_id, sum(ncalls), sum(pcalls),
-			       sum(tottime_ns), sum(cumtime_ns)
-			FROM fn_stats_1h
-			WHERE bucket >= h AND bucket < h + interval '1 day'
-			GROUP BY series_id, fn_id;
-		DELETE FROM edge_stats_rollup_1d WHERE bucket = h;
-		INSERT INTO edge_stats_rollup_1d
-			SELECT h, series_id, caller_id, callee_id, sum(ncalls),
-			       sum(pcalls), sum(tottime_ns), sum(cumtime_ns)
-			FROM edge_stats_1h
-			WHERE bucket >= h AND bucket < h + interval '1 day'
-			GROUP BY series_id, caller_id, callee_id;
-		DELETE FROM stack_stats_rollup_1d WHERE bucket = h;
-		INSERT INTO stack_stats_rollup_1d
-			SELECT h, series_id, stack_id, sum(ncalls), sum(self_ns),
-			       sum(total_ns)
-			FROM stack_stats_1h
-			WHERE bucket >= h AND bucket < h + interval '1 day'
-			GROUP BY series_id, stack_id;
-		DELETE FROM rollup_dirty_1d d
-		USING unnest(ws, vs) AS s(writer, version)
-		WHERE d.day = h AND d.writer = s.writer
-		  AND d.version = s.version;
+		PERFORM fleetprof_rollup_day(g.hour);
 	END LOOP;
 	RETURN done;
 END $$;
@@ -309,7 +295,7 @@ DECLARE
 BEGIN
 	c := fleetprof_ensure_partitions(current_date, current_date + 2);
 	PERFORM fleetprof_rollup(raw_cut + interval '1 day', 10000);
-	IF NOT EXISTS (SELECT 1 FROM rollup_dirty
+	IF NOT EXISTS (SELECT 1 FROM rollup_gaps
 	               WHERE hour < raw_cut + interval '1 day') THEN
 		d := d + fleetprof_drop_partitions('fn_stats', raw_cut)
 		       + fleetprof_drop_partitions('edge_stats', raw_cut)
@@ -328,6 +314,25 @@ END $$;
 
 GRANT SELECT ON fn_stats_1d, edge_stats_1d, stack_stats_1d, rollup_dirty_1d
 	TO fleetprof_reader;
+REVOKE ALL ON FUNCTION fleetprof_rollup_day(timestamptz) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION fn_stats_span(bigint, bigint),
 	edge_stats_span(bigint, bigint), stack_stats_span(bigint, bigint)
 	TO fleetprof_reader;
+
+-- No JIT for this database's sessions. The tier views' plans are costed over
+-- jit_above_cost even on tiny tables, and PostgreSQL 15 then spends 0.5-1 s
+-- compiling each query (measured: `fleetprof top --since 7d` 1.5 s -> 0.5 s,
+-- a sum over fn_stats_1d in the tests 0.6 s -> 5 ms); these queries are
+-- short and run once, so compiling never pays off. The roller's functions
+-- carry it themselves in case the database setting is not allowed.
+DO $$
+BEGIN
+	EXECUTE format('ALTER DATABASE %I SET jit = off', current_database());
+EXCEPTION WHEN insufficient_privilege THEN
+	RAISE NOTICE 'not the owner of database %: set jit = off for its '
+	             'readers by hand', current_database();
+END $$;
+ALTER FUNCTION fleetprof_rollup(timestamptz, integer) SET jit = off;
+ALTER FUNCTION fleetprof_rollup_hour(timestamptz, timestamptz) SET jit = off;
+ALTER FUNCTION fleetprof_rollup_day(timestamptz) SET jit = off;
+ALTER FUNCTION fleetprof_maintain(interval, interval) SET jit = off;

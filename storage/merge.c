@@ -7,9 +7,9 @@
  * (summed per bucket, series and function/edge/path), COPY the sums into
  * temporary staging tables and fold them into the raw fact tables with one
  * INSERT … ON CONFLICT DO UPDATE per table, ORDER BY the key (concurrent
- * collectors lock rows in the same order: no deadlock), and mark the hours
- * written in rollup_dirty. The rollup tier is not written here: the database
- * recomputes settled dirty hours from raw (fleetprof_rollup, schema 006),
+ * collectors lock rows in the same order: no deadlock), and mark the raw
+ * buckets written in rollup_dirty. The rollup tier is not written here: the
+ * database rolls settled minutes up from raw (fleetprof_rollup, schema 006),
  * called by storage_rollup. Dimension rows already known to this writer are
  * not staged at all. A writer is used by one thread.
  */
@@ -612,12 +612,12 @@ static int stage_facts(struct storage_writer *w, struct storage_merge_item *it,
 	return 0;
 }
 
-/* Folds the staged sums into the raw tables and marks their hours dirty:
+/* Folds the staged sums into the raw tables and marks their buckets dirty:
  * the rollup tier reads them from raw until fleetprof_rollup has rolled
- * them up. `hours` is an array literal of UTC hour starts (epoch s). */
-static int merge_staged(struct storage_writer *w, const char *hours)
+ * them up. `minutes` is an array literal of raw bucket starts (epoch s). */
+static int merge_staged(struct storage_writer *w, const char *minutes)
 {
-	const char *param[1] = {hours};
+	const char *param[1] = {minutes};
 	PGresult *r;
 	int rc;
 
@@ -630,22 +630,22 @@ static int merge_staged(struct storage_writer *w, const char *hours)
 			return rc;
 	r = PQexecParams(
 		w->conn,
-		"INSERT INTO rollup_dirty AS d (hour, writer, version) "
-		"SELECT to_timestamp(h), pg_backend_pid(), 1 "
-		"FROM unnest($1::bigint[]) AS h ORDER BY 1 "
-		"ON CONFLICT (hour, writer) DO UPDATE "
+		"INSERT INTO rollup_dirty AS d (minute, writer, version) "
+		"SELECT to_timestamp(m), pg_backend_pid(), 1 "
+		"FROM unnest($1::bigint[]) AS m ORDER BY 1 "
+		"ON CONFLICT (minute, writer) DO UPDATE "
 		"SET version = d.version + 1",
 		1, NULL, param, NULL, NULL, 0);
 	if (PQresultStatus(r) != PGRES_COMMAND_OK)
-		return fail(w->conn, r, "mark rollup hours");
+		return fail(w->conn, r, "mark rollup minutes");
 	PQclear(r);
 	return 0;
 }
 
-/* The distinct UTC hours of the new batches' buckets, as a bigint[]
- * literal ("{h1,h2}"), into buf. */
-static char *dirty_hours(const struct batch_ids *ids, const int *isnew,
-			 size_t n)
+/* The distinct raw buckets of the new batches, as a bigint[] literal
+ * ("{m1,m2}"); caller frees. */
+static char *dirty_minutes(const struct batch_ids *ids, const int *isnew,
+			   size_t n)
 {
 	size_t used = 0, len = 3 + 22 * n;
 	char *buf = malloc(len);
@@ -654,13 +654,12 @@ static char *dirty_hours(const struct batch_ids *ids, const int *isnew,
 		return NULL;
 	buf[used++] = '{';
 	for (size_t i = 0; i < n; i++) {
-		int64_t h = ids[i].bucket_s - ids[i].bucket_s % 3600;
+		int64_t h = ids[i].bucket_s;
 		int seen = 0;
 		if (!isnew[i])
 			continue;
 		for (size_t k = 0; k < i && !seen; k++)
-			seen = isnew[k] &&
-			       ids[k].bucket_s - ids[k].bucket_s % 3600 == h;
+			seen = isnew[k] && ids[k].bucket_s == h;
 		if (seen)
 			continue;
 		used += (size_t)snprintf(buf + used, len - used, "%s%lld",
@@ -799,9 +798,9 @@ int storage_merge(struct storage_writer *w, struct storage_merge_item *items,
 		if ((rc = stage_facts(w, items, ids, isnew, n, &rows,
 				      &written)) != 0)
 			goto err_rollback;
-		char *hours = dirty_hours(ids, isnew, n);
-		rc = hours ? merge_staged(w, hours) : FP_ENOMEM;
-		free(hours);
+		char *minutes = dirty_minutes(ids, isnew, n);
+		rc = minutes ? merge_staged(w, minutes) : FP_ENOMEM;
+		free(minutes);
 		if (rc != 0)
 			goto err_rollback;
 	}

@@ -245,71 +245,128 @@ static void expect_tiers_equal(void)
 			 0);
 }
 
+static void merge_one(struct storage_writer *w, uint8_t agent, int64_t t0)
+{
+	struct storage_merge_item item;
+	struct wire_batch b;
+
+	make_batch(&b, "web-late", agent, 1, t0);
+	item = (struct storage_merge_item){&b, -1, -1};
+	assert_int_equal(storage_merge(w, &item, 1, NULL), 0);
+	assert_int_equal(item.status, 0);
+}
+
+/* fleetprof_rollup(upto) as the collector calls it, with upto given. */
+static void roll_upto(long long upto_s)
+{
+	char sql[128];
+	char *v;
+
+	snprintf(sql, sizeof(sql),
+		 "SELECT fleetprof_rollup(to_timestamp(%lld), 1000)", upto_s);
+	v = fp_test_sql(url, sql);
+	assert_non_null(v);
+	free(v);
+}
+
 /*
- * The rollup tier (views over the stored rollup and the dirty raw hours)
- * holds the same sums as the raw tier, bucketed by hour, before the roller
- * ran, after it, and after a late batch for a rolled-up hour.
+ * The rollup tier (views over the stored rollup and the raw minutes it does
+ * not hold yet) holds the same sums as the raw tier, bucketed by hour, in
+ * every state the roller leaves an hour in: never rolled, rolled up to a
+ * minute (then added to), rolled whole, stale after a late batch; and the
+ * 1 d tier and the span likewise.
  */
 static void test_rollup_equals_raw(void **state)
 {
 	struct storage_writer *w = writer();
-	struct storage_merge_item item;
-	struct wire_batch late;
-	long long settled, raw_h;
-	long long hour = (long long)(T0 / FP_NS_PER_SEC), day;
-	char raw_sql[256], rollup_sql[256];
+	long long hour = (long long)(T0 / FP_NS_PER_SEC), day, m1, m2;
+	char raw_sql[256], rollup_sql[256], sql[256], *v;
 	int hours = -1;
 	(void)state;
 
 	hour -= hour % 3600;
 	day = hour - hour % 86400;
+	m1 = hour + 600;  /* two minutes of T0's hour, both in the past */
+	m2 = hour + 1200; /* (T0 is at least an hour ago) */
+	snprintf(raw_sql, sizeof(raw_sql),
+		 "SELECT coalesce(sum(ncalls), 0) FROM fn_stats WHERE bucket "
+		 ">= to_timestamp(%lld) AND bucket < to_timestamp(%lld)",
+		 hour, hour + 3600);
+	snprintf(rollup_sql, sizeof(rollup_sql),
+		 "SELECT coalesce(sum(ncalls), 0) FROM fn_stats_rollup WHERE "
+		 "bucket = to_timestamp(%lld)",
+		 hour);
+
 	/* Merged so far, nothing rolled up: every hour is read from raw. */
 	expect_tiers_equal();
 	assert_int_equal(sql_ll("SELECT count(*) FROM fn_stats_rollup"), 0);
-	settled = sql_ll("SELECT count(DISTINCT hour) FROM rollup_dirty "
-			 "WHERE hour + interval '1 hour' <= now()");
-	assert_true(settled >= 1);
+	assert_true(sql_ll("SELECT count(*) FROM rollup_gaps WHERE stale") >=
+		    1);
 
+	/* Rolled whole: T0's hour is stored with exactly raw's sums. */
 	assert_int_equal(storage_rollup(w, 0, 100, &hours), 0);
-	assert_int_equal(hours, settled);
+	assert_true(hours >= 1);
 	expect_tiers_equal();
-	/* The hour of T0 is now stored, with exactly raw's sums. */
-	snprintf(raw_sql, sizeof(raw_sql),
-		 "SELECT sum(ncalls) FROM fn_stats WHERE bucket >= "
-		 "to_timestamp(%lld) AND bucket < to_timestamp(%lld)",
-		 hour, hour + 3600);
-	snprintf(rollup_sql, sizeof(rollup_sql),
-		 "SELECT sum(ncalls) FROM fn_stats_rollup WHERE bucket = "
-		 "to_timestamp(%lld)",
-		 hour);
-	raw_h = sql_ll(raw_sql);
-	assert_true(raw_h > 0);
-	assert_int_equal(sql_ll(rollup_sql), raw_h);
-	assert_int_equal(sql_ll("SELECT count(*) FROM rollup_dirty WHERE "
-				"hour + interval '1 hour' <= now()"),
+	assert_true(sql_ll(raw_sql) > 0);
+	assert_int_equal(sql_ll(rollup_sql), sql_ll(raw_sql));
+	assert_int_equal(sql_ll("SELECT count(*) FROM rollup_gaps WHERE hour "
+				"+ interval '1 hour' <= date_bin('1 minute', "
+				"now(), timestamptz '2000-01-01 00:00+00')"),
 			 0);
 
-	/* A late batch for that hour: read from raw again at once, then
-	 * recomputed by the next roll. */
-	make_batch(&late, "web-late", 0xd1, 1, T0 + 5 * FP_NS_PER_SEC);
-	item = (struct storage_merge_item){&late, -1, -1};
-	assert_int_equal(storage_merge(w, &item, 1, NULL), 0);
-	assert_int_equal(item.status, 0);
+	/* Late batches at m1 and m2: the hour is stale, read from raw. */
+	merge_one(w, 0xd1, m1 * FP_NS_PER_SEC);
+	merge_one(w, 0xd2, m2 * FP_NS_PER_SEC);
 	expect_tiers_equal();
-	assert_int_equal(sql_ll(rollup_sql), raw_h);
-	assert_int_equal(sql_ll(raw_sql), raw_h + 15);
-	assert_int_equal(storage_rollup(w, 0, 100, &hours), 0);
-	assert_int_equal(hours, 1);
-	assert_int_equal(sql_ll(rollup_sql), raw_h + 15);
+	assert_int_equal(sql_ll(rollup_sql) + 30, sql_ll(raw_sql));
+	/* Rolled up to m1 + 5 min: recomputed whole up to there, then m2 is
+	 * added from raw by readers. */
+	roll_upto(m1 + 300);
+	snprintf(sql, sizeof(sql),
+		 "SELECT extract(epoch FROM upto)::bigint FROM rollup_cover "
+		 "WHERE hour = to_timestamp(%lld)",
+		 hour);
+	assert_int_equal(sql_ll(sql), m1 + 300);
 	expect_tiers_equal();
-	/* Nothing left to do. */
+	snprintf(sql, sizeof(sql),
+		 "SELECT coalesce(sum(ncalls), 0) FROM fn_stats WHERE bucket "
+		 ">= to_timestamp(%lld) AND bucket < to_timestamp(%lld)",
+		 hour, m1 + 300);
+	assert_int_equal(sql_ll(rollup_sql), sql_ll(sql));
+	assert_true(sql_ll(rollup_sql) + 15 <= sql_ll(raw_sql));
+	/* Then up to m2 + 5 min: m2 is added to the stored rows. */
+	roll_upto(m2 + 300);
+	expect_tiers_equal();
+	snprintf(sql, sizeof(sql),
+		 "SELECT coalesce(sum(ncalls), 0) FROM fn_stats WHERE bucket "
+		 ">= to_timestamp(%lld) AND bucket < to_timestamp(%lld)",
+		 hour, m2 + 300);
+	assert_int_equal(sql_ll(rollup_sql), sql_ll(sql));
+	assert_true(sql_ll(sql) >= 30);
+	/* A late batch inside the covered minutes makes it stale again. */
+	merge_one(w, 0xd3, m1 * FP_NS_PER_SEC);
+	snprintf(
+		sql, sizeof(sql),
+		"SELECT stale FROM rollup_gaps WHERE hour = to_timestamp(%lld)",
+		hour);
+	v = fp_test_sql(url, sql);
+	assert_string_equal(v, "t");
+	free(v);
+	expect_tiers_equal();
 	assert_int_equal(storage_rollup(w, 0, 100, &hours), 0);
-	assert_int_equal(hours, 0);
+	assert_true(hours >= 1);
+	assert_int_equal(sql_ll(rollup_sql), sql_ll(raw_sql));
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*) FROM rollup_gaps WHERE hour = "
+		 "to_timestamp(%lld)",
+		 hour);
+	assert_int_equal(sql_ll(sql), 0);
+	expect_tiers_equal();
 
 	/* Days: as if two days had passed, every hour and then every day
 	 * is rolled up; the 1 d tier and the span keep raw's sums. */
 	assert_int_equal(storage_rollup(w, -2 * 86400, 1000, &hours), 0);
-	assert_int_equal(sql_ll("SELECT count(*) FROM rollup_dirty"), 0);
+	assert_int_equal(sql_ll("SELECT count(*) FROM rollup_gaps"), 0);
 	assert_int_equal(sql_ll("SELECT count(*) FROM rollup_dirty_1d"), 0);
 	expect_tiers_equal();
 	snprintf(raw_sql, sizeof(raw_sql),
@@ -320,7 +377,6 @@ static void test_rollup_equals_raw(void **state)
 		 "SELECT sum(ncalls) FROM fn_stats_rollup_1d WHERE bucket = "
 		 "to_timestamp(%lld)",
 		 day);
-	assert_true(sql_ll(raw_sql) >= raw_h + 15);
 	assert_int_equal(sql_ll(rollup_sql), sql_ll(raw_sql));
 	/* A span starting at T0's hour (its first, partial day read from
 	 * the 1 h tier) has T0's hour; one starting an hour later has not. */

@@ -93,10 +93,11 @@ void storage_writer_configure(struct storage_writer *w,
 int storage_maintain(struct storage_writer *w, int *created, int *dropped);
 
 /*
- * Rolls up (recomputes from raw) at most max_hours dirty hours that ended
- * at least settle_s seconds ago; *hours says how many. 0 hours also when
- * another session is rolling up. Until an hour is rolled up the rollup tier
- * reads it from raw, so this is about query speed, never about exactness.
+ * Rolls the raw minutes that ended at least settle_s seconds ago into the
+ * rollup tier, in at most max_hours hours (and ended days into the 1 d
+ * tier); *hours says how many hours. 0 also when another session is
+ * rolling up. Until a minute is rolled up the rollup tier reads it from
+ * raw, so this is about query speed, never about exactness.
  */
 int storage_rollup(struct storage_writer *w, int64_t settle_s, int max_hours,
 		   int *hours);
