@@ -197,7 +197,7 @@ int storage_group_parse(const char *s)
 	"($7::text IS NULL AND $8::text IS NULL OR " col \
 	" = ANY (ARRAY(SELECT id FROM fsel))) "
 #define NBASE 8
-/* The span tier's "table": fn_stats_span($1, $2) etc. (schema 007). */
+/* The span tier's "table": fn_stats_span($1, $2) etc. (schema 006). */
 #define SPAN "_span($1::bigint, $2::bigint)"
 
 #define K_TT "f.tottime"

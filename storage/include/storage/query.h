@@ -16,7 +16,7 @@
 /*
  * Fact tiers: raw 60 s buckets (kept 7 days), the 1 h rollup, and for long
  * windows the span: whole UTC days from the 1 d rollup and the partial days
- * at the window's ends from the 1 h one (schema 007), exact to the hour.
+ * at the window's ends from the 1 h one (schema 006), exact to the hour.
  */
 enum storage_tier {
 	STORAGE_TIER_RAW = 0,
