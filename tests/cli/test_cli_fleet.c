@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -94,68 +93,23 @@ static struct ctx *ctx_or_skip(void **state)
 	return *state;
 }
 
-struct run {
-	int status;
-	char *out;
-	char *err;
-};
-
-static char *slurp(FILE *f)
-{
-	char *buf = NULL;
-	size_t len = 0, cap = 0, n;
-
-	do {
-		if (cap - len < 4096) {
-			cap = cap * 2 + 4096;
-			buf = realloc(buf, cap);
-			assert_non_null(buf);
-		}
-		n = fread(buf + len, 1, cap - len - 1, f);
-		len += n;
-	} while (n > 0);
-	buf[len] = '\0';
-	return buf;
-}
-
 /* Runs `fleetprof <args>` (shell text made by the test). */
-static void run_cli(struct ctx *c, struct run *r, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void run_cli(struct ctx *c, struct run *r, const char *fmt, ...)
+static void run_cli(struct ctx *c, struct fp_test_output *r, const char *fmt,
+		    ...) __attribute__((format(printf, 3, 4)));
+static void run_cli(struct ctx *c, struct fp_test_output *r, const char *fmt,
+		    ...)
 {
-	char errpath[] = "/tmp/fp_test_fleet_XXXXXX";
 	char args[2048], cmd[4096];
-	int fd = mkstemp(errpath), st;
 	va_list ap;
-	FILE *p, *ef;
 
-	assert_true(fd >= 0);
-	close(fd);
 	va_start(ap, fmt);
 	vsnprintf(args, sizeof(args), fmt, ap);
 	va_end(ap);
-	snprintf(cmd, sizeof(cmd), "'%s/fleetprof' %s 2>'%s'", c->bindir, args,
-		 errpath);
-	p = popen(cmd, "r");
-	assert_non_null(p);
-	r->out = slurp(p);
-	st = pclose(p);
-	assert_true(WIFEXITED(st));
-	r->status = WEXITSTATUS(st);
-	ef = fopen(errpath, "r");
-	assert_non_null(ef);
-	r->err = slurp(ef);
-	fclose(ef);
-	unlink(errpath);
+	snprintf(cmd, sizeof(cmd), "'%s/fleetprof' %s", c->bindir, args);
+	fp_test_capture(cmd, r);
 }
 
-static void run_free(struct run *r)
-{
-	free(r->out);
-	free(r->err);
-}
-
-static void run_ok(struct ctx *c, struct run *r, const char *args)
+static void run_ok(struct ctx *c, struct fp_test_output *r, const char *args)
 {
 	run_cli(c, r, "%s", args);
 	if (r->status != 0)
@@ -166,14 +120,14 @@ static void run_ok(struct ctx *c, struct run *r, const char *args)
 static json_t *run_json(struct ctx *c, const char *args)
 {
 	json_error_t jerr;
-	struct run r;
+	struct fp_test_output r;
 	json_t *j;
 
 	run_ok(c, &r, args);
 	j = json_loads(r.out, 0, &jerr);
 	if (j == NULL)
 		fail_msg("not JSON (%s): %s", jerr.text, r.out);
-	run_free(&r);
+	fp_test_output_free(&r);
 	return j;
 }
 
@@ -197,7 +151,7 @@ static void test_top_group_label_match(void **state)
 	struct ctx *c = ctx_or_skip(state);
 	char args[512];
 	json_t *j;
-	struct run r;
+	struct fp_test_output r;
 	uint64_t nc[3] = {0}, tt[3] = {0};
 
 	/* parse per host, from the definitions: web-2, web-1 by tottime. */
@@ -231,7 +185,7 @@ static void test_top_group_label_match(void **state)
 				   "hosts\n"
 				   "api,3,3,0.003000000,0.307000000,2\n"
 				   "db,1,1,0.000500000,0.030000000,1\n");
-	run_free(&r);
+	fp_test_output_free(&r);
 
 	/* --label region=eu: web-1 and db-1; --match on names. */
 	snprintf(args, sizeof(args),
@@ -246,13 +200,13 @@ static void test_top_group_label_match(void **state)
 			    "2\n"
 			    "parse,src/json.c,33,app,20,20,0.040000000,"
 			    "0.040000000,1\n");
-	run_free(&r);
+	fp_test_output_free(&r);
 
 	/* A long window reads the rollup tier and includes the base day. */
 	run_ok(c, &r, "top --since 2d --function parse --format table");
 	assert_non_null(strstr(r.out, "(rollup tier, 1 h buckets)"));
 	assert_non_null(strstr(r.out, "    70  "));
-	run_free(&r);
+	fp_test_output_free(&r);
 	/* From 3 days on, whole days come from the 1 d tier: the same sums,
 	 * before and after the roller has stored every hour and day. */
 	for (int pass = 0; pass < 2; pass++) {
@@ -271,20 +225,20 @@ static void test_top_group_label_match(void **state)
 		assert_non_null(strstr(r.out, "(rollup tiers: 1 d buckets for "
 					      "whole days, 1 h at the ends)"));
 		assert_non_null(strstr(r.out, "    70  "));
-		run_free(&r);
+		fp_test_output_free(&r);
 	}
 
 	run_cli(c, &r, "top %s --match '(' --format csv", c->win);
 	assert_int_equal(r.status, 1);
 	assert_non_null(strstr(r.err, "invalid regular expression"));
-	run_free(&r);
+	fp_test_output_free(&r);
 }
 
 static void test_hosts_services(void **state)
 {
 	struct ctx *c = ctx_or_skip(state);
 	char args[512], want[2048];
-	struct run r;
+	struct fp_test_output r;
 	json_t *j;
 
 	snprintf(args, sizeof(args), "hosts %s --format json", c->win);
@@ -327,7 +281,7 @@ static void test_hosts_services(void **state)
 			 f, l, f, l);
 	}
 	assert_string_equal(r.out, want);
-	run_free(&r);
+	fp_test_output_free(&r);
 
 	/* Loss is spelled out in the table. */
 	snprintf(args, sizeof(args), "hosts %s", c->win);
@@ -339,12 +293,12 @@ static void test_hosts_services(void **state)
 	assert_non_null(strstr(r.out, "\ndata lost: 3 events or batches "
 				      "dropped by agents on 1 host; their "
 				      "counts are low\n"));
-	run_free(&r);
+	fp_test_output_free(&r);
 
 	run_cli(c, &r, "hosts %s --host 'nope-*'", c->win);
 	assert_int_equal(r.status, 1);
 	assert_non_null(strstr(r.err, "no data for host 'nope-*' in "));
-	run_free(&r);
+	fp_test_output_free(&r);
 }
 
 static void test_callers_callees(void **state)
@@ -352,7 +306,7 @@ static void test_callers_callees(void **state)
 	struct ctx *c = ctx_or_skip(state);
 	uint64_t nc[NFN], tt[NFN], ct[NFN];
 	char args[512], want[2048], a[32], b[32];
-	struct run r;
+	struct fp_test_output r;
 	json_t *j;
 
 	/* callers of query: handle (web-1, web-2) then main (db-1). */
@@ -404,7 +358,7 @@ static void test_callers_callees(void **state)
 		 (unsigned long long)nc[F_QUERY],
 		 (unsigned long long)nc[F_QUERY], b, b);
 	assert_string_equal(r.out, want);
-	run_free(&r);
+	fp_test_output_free(&r);
 
 	/* Table: fn's own totals, then one row per caller. */
 	snprintf(args, sizeof(args), "callers fib %s", c->win);
@@ -423,7 +377,7 @@ static void test_callers_callees(void **state)
 		 "main (src/main.c:10)\n",
 		 c->from, c->until);
 	assert_string_equal(r.out, want);
-	run_free(&r);
+	fp_test_output_free(&r);
 
 	run_cli(c, &r, "callers nope %s", c->win);
 	assert_int_equal(r.status, 1);
@@ -433,14 +387,14 @@ static void test_callers_callees(void **state)
 				   "hint: names are exact and case-sensitive; "
 				   "find them with 'fleetprof top --match "
 				   "REGEX'\n");
-	run_free(&r);
+	fp_test_output_free(&r);
 
 	run_cli(c, &r, "callers");
 	assert_int_equal(r.status, 2);
 	assert_string_equal(r.err, "fleetprof: error: missing FN\n"
 				   "hint: usage: fleetprof callers [options] "
 				   "FN\n");
-	run_free(&r);
+	fp_test_output_free(&r);
 }
 
 static void test_flame_tree(void **state)
@@ -449,7 +403,7 @@ static void test_flame_tree(void **state)
 	struct pathsum ps[32];
 	size_t np = want_paths(ps, 32), seen = 0;
 	char args[512], want[2048];
-	struct run r;
+	struct fp_test_output r;
 	json_t *j;
 
 	/* flame CSV: one row per merged path, exactly the sums. */
@@ -484,7 +438,7 @@ static void test_flame_tree(void **state)
 		line = nl + 1;
 	}
 	assert_int_equal(seen, np);
-	run_free(&r);
+	fp_test_output_free(&r);
 
 	/* tree handle, JSON: handle's two paths merged, children sorted. */
 	snprintf(args, sizeof(args), "tree handle %s --format json", c->win);
@@ -523,7 +477,7 @@ static void test_flame_tree(void **state)
 		 "4.00ms  4.00ms       4   57.1%%      fib (src/math.c:5)\n",
 		 c->from, c->until);
 	assert_string_equal(r.out, want);
-	run_free(&r);
+	fp_test_output_free(&r);
 
 	/* --depth 1 and --min-percent 60 prune. */
 	snprintf(args, sizeof(args), "tree fib %s --depth 1 --format csv",
@@ -531,7 +485,7 @@ static void test_flame_tree(void **state)
 	run_ok(c, &r, args);
 	assert_null(strstr(r.out, "\n2,"));
 	assert_non_null(strstr(r.out, "\n1,"));
-	run_free(&r);
+	fp_test_output_free(&r);
 	snprintf(args, sizeof(args),
 		 "tree fib %s --min-percent 60 --format "
 		 "csv",
@@ -539,14 +493,14 @@ static void test_flame_tree(void **state)
 	run_ok(c, &r, args);
 	assert_non_null(strstr(r.out, "\n1,"));
 	assert_null(strstr(r.out, "\n2,"));
-	run_free(&r);
+	fp_test_output_free(&r);
 }
 
 static void test_diff(void **state)
 {
 	struct ctx *c = ctx_or_skip(state);
 	char args[512], want[2048];
-	struct run r;
+	struct fp_test_output r;
 	json_t *j;
 
 	/* web-1 against itself a day earlier (see w1_base_f). */
@@ -565,7 +519,7 @@ static void test_diff(void **state)
 		"0,7,0.000000000,0.007000000\n"
 		"old_fn,,0,libold.so,vanished,-0.005000000,-0.005000000,"
 		"0.000000000,4,0,0.005000000,0.000000000\n");
-	run_free(&r);
+	fp_test_output_free(&r);
 
 	/* --threshold: 6ms drops old_fn; 50% of the base time keeps only
 	 * parse (query fell 18%), plus the new function. */
@@ -608,18 +562,18 @@ static void test_diff(void **state)
 			 c->from, c->until, bf, bu);
 	}
 	assert_string_equal(r.out, want);
-	run_free(&r);
+	fp_test_output_free(&r);
 
 	run_cli(c, &r, "diff --base-offset 1d --base-from 2d");
 	assert_int_equal(r.status, 2);
-	run_free(&r);
+	fp_test_output_free(&r);
 }
 
 static void test_timeline(void **state)
 {
 	struct ctx *c = ctx_or_skip(state);
 	char args[512], want[2048], t[4][32];
-	struct run r;
+	struct fp_test_output r;
 
 	for (int i = 0; i < 4; i++)
 		fp_format_time(c->t + (i - 1) * MIN_NS, t[i], sizeof(t[i]));
@@ -633,7 +587,7 @@ static void test_timeline(void **state)
 		 "%s,0,0,0.000000000,0.000000000,\n",
 		 t[0], t[1], t[2], t[3]);
 	assert_string_equal(r.out, want);
-	run_free(&r);
+	fp_test_output_free(&r);
 
 	/* Hourly from the rollup: the base day and today, nothing between. */
 	run_ok(c, &r, "timeline parse --since 2d --step 1h --format json");
@@ -654,7 +608,7 @@ static void test_timeline(void **state)
 		assert_int_equal(nonzero, 2);
 		json_decref(j);
 	}
-	run_free(&r);
+	fp_test_output_free(&r);
 
 	/* 1 m steps come from the raw tier, which starts with the base day's
 	 * bucket: a window before it is an error, one across it a warning. */
@@ -670,7 +624,7 @@ static void test_timeline(void **state)
 		 t[0]);
 	if (strstr(r.err, want) == NULL)
 		fail_msg("want '%s' in: %s", want, r.err);
-	run_free(&r);
+	fp_test_output_free(&r);
 	fp_format_time(c->t - DAY_NS - 30 * MIN_NS, t[1], sizeof(t[1]));
 	fp_format_time(c->t - DAY_NS + 30 * MIN_NS, t[2], sizeof(t[2]));
 	run_cli(c, &r,
@@ -683,7 +637,7 @@ static void test_timeline(void **state)
 		 t[0]);
 	assert_string_equal(r.err, want);
 	assert_non_null(strstr(r.out, t[0]));
-	run_free(&r);
+	fp_test_output_free(&r);
 }
 
 static void test_export_folded_speedscope(void **state)
@@ -693,7 +647,7 @@ static void test_export_folded_speedscope(void **state)
 	size_t np = want_paths(ps, 32), lines = 0;
 	uint64_t total = 0, parsed = 0;
 	char args[512];
-	struct run r;
+	struct fp_test_output r;
 	json_t *j;
 
 	for (size_t i = 0; i < np; i++)
@@ -720,7 +674,7 @@ static void test_export_folded_speedscope(void **state)
 	}
 	assert_int_equal(lines, np);
 	assert_int_equal(parsed, total);
-	run_free(&r);
+	fp_test_output_free(&r);
 
 	snprintf(args, sizeof(args), "export %s --format speedscope", c->win);
 	j = run_json(c, args);
@@ -752,7 +706,7 @@ static void test_export_pstats(void **state)
 	char path[] = "/tmp/fp_test_fleet_prof_XXXXXX", cmd[1024],
 	     want[4096] = "", line[512];
 	uint64_t f[NFN][4] = {{0}};
-	struct run r;
+	struct fp_test_output r;
 	int fd = mkstemp(path), st;
 	size_t o = 0;
 	char *got;
@@ -762,7 +716,7 @@ static void test_export_pstats(void **state)
 	run_cli(c, &r, "export %s --format pstats -o '%s'", c->win, path);
 	assert_int_equal(r.status, 0);
 	assert_string_equal(r.out, "");
-	run_free(&r);
+	fp_test_output_free(&r);
 	if (system("python3 -c 'import pstats' 2>/dev/null") != 0) {
 		print_message("SKIP: python3 with pstats is not installed: "
 			      "pstats export not read back\n");
@@ -843,19 +797,19 @@ static void test_export_pstats(void **state)
 	run_cli(c, &r, "export --format bogus");
 	assert_int_equal(r.status, 2);
 	assert_non_null(strstr(r.err, "use folded, speedscope or pstats"));
-	run_free(&r);
+	fp_test_output_free(&r);
 }
 
 static void test_role(void **state)
 {
 	struct ctx *c = ctx_or_skip(state);
-	struct run r;
+	struct fp_test_output r;
 
 	run_cli(c, &r, "top %s --verbose --limit 1", c->win);
 	assert_int_equal(r.status, 0);
 	assert_non_null(strstr(r.err, "running as the read-only role "
 				      "fleetprof_reader\n"));
-	run_free(&r);
+	fp_test_output_free(&r);
 }
 
 int main(void)

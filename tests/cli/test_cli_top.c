@@ -6,14 +6,11 @@
  * JSON, CSV and table output, exit status and stderr are checked exactly.
  */
 #include <setjmp.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -193,59 +190,13 @@ static struct ctx *ctx_or_skip(void **state)
 	return *state;
 }
 
-struct run {
-	int status;
-	char *out;
-	char *err;
-};
-
-static char *slurp(FILE *f)
-{
-	char *buf = NULL;
-	size_t len = 0, cap = 0, n;
-
-	do {
-		if (cap - len < 4096) {
-			cap = cap * 2 + 4096;
-			buf = realloc(buf, cap);
-			assert_non_null(buf);
-		}
-		n = fread(buf + len, 1, cap - len - 1, f);
-		len += n;
-	} while (n > 0);
-	buf[len] = '\0';
-	return buf;
-}
-
 /* Runs `fleetprof top <args>`; args is shell text made by the test. */
-static void run_top(struct ctx *c, const char *args, struct run *r)
+static void run_top(struct ctx *c, const char *args, struct fp_test_output *r)
 {
-	char errpath[] = "/tmp/fp_test_cli_XXXXXX";
 	char cmd[2048];
-	int fd = mkstemp(errpath), st;
-	FILE *p, *ef;
 
-	assert_true(fd >= 0);
-	close(fd);
-	snprintf(cmd, sizeof(cmd), "'%s/fleetprof' top %s 2>'%s'", c->bindir,
-		 args, errpath);
-	p = popen(cmd, "r");
-	assert_non_null(p);
-	r->out = slurp(p);
-	st = pclose(p);
-	assert_true(WIFEXITED(st));
-	r->status = WEXITSTATUS(st);
-	ef = fopen(errpath, "r");
-	assert_non_null(ef);
-	r->err = slurp(ef);
-	fclose(ef);
-	unlink(errpath);
-}
-
-static void run_free(struct run *r)
-{
-	free(r->out);
-	free(r->err);
+	snprintf(cmd, sizeof(cmd), "'%s/fleetprof' top %s", c->bindir, args);
+	fp_test_capture(cmd, r);
 }
 
 /* Runs with --format json; the whole of stdout must be one JSON array. */
@@ -253,7 +204,7 @@ static json_t *run_json(struct ctx *c, const char *args)
 {
 	char full[1024];
 	json_error_t jerr;
-	struct run r;
+	struct fp_test_output r;
 	json_t *j;
 
 	snprintf(full, sizeof(full), "--format json %s", args);
@@ -265,7 +216,7 @@ static json_t *run_json(struct ctx *c, const char *args)
 	if (j == NULL)
 		fail_msg("not JSON (%s): %s", jerr.text, r.out);
 	assert_true(json_is_array(j));
-	run_free(&r);
+	fp_test_output_free(&r);
 	return j;
 }
 
@@ -440,11 +391,11 @@ static void test_filters(void **state)
 	snprintf(args, sizeof(args), "--from %s --until %s --host 'web_1'",
 		 c->from, c->until);
 	{
-		struct run r;
+		struct fp_test_output r;
 		run_top(c, args, &r);
 		assert_int_equal(r.status, 1);
 		assert_non_null(strstr(r.err, "no data for host 'web_1'"));
-		run_free(&r);
+		fp_test_output_free(&r);
 	}
 }
 
@@ -510,7 +461,7 @@ static void test_csv(void **state)
 		"0.000003000,1\n"
 		"main,src/main.c,10,app,1,1,0.002000000,0.800000000,1\n";
 	char args[256];
-	struct run r;
+	struct fp_test_output r;
 
 	snprintf(args, sizeof(args),
 		 "--from %s --until %s --host web-2 --sort ncalls --format csv",
@@ -519,14 +470,14 @@ static void test_csv(void **state)
 	assert_int_equal(r.status, 0);
 	assert_string_equal(r.err, "");
 	assert_string_equal(r.out, want);
-	run_free(&r);
+	fp_test_output_free(&r);
 }
 
 static void test_table(void **state)
 {
 	struct ctx *c = ctx_or_skip(state);
 	char args[256], want[1024];
-	struct run r;
+	struct fp_test_output r;
 
 	snprintf(want, sizeof(want),
 		 "window %s .. %s (raw tier, 60 s buckets), 1 host\n"
@@ -549,7 +500,7 @@ static void test_table(void **state)
 	assert_int_equal(r.status, 0);
 	assert_string_equal(r.err, "");
 	assert_string_equal(r.out, want);
-	run_free(&r);
+	fp_test_output_free(&r);
 
 	/* The header counts every host of the window. */
 	snprintf(args, sizeof(args), "--from %s --until %s --limit 1", c->from,
@@ -562,14 +513,14 @@ static void test_table(void **state)
 	assert_memory_equal(r.out, want, strlen(want));
 	assert_non_null(strstr(r.out, "parse_json (src/json.c:33)\n"));
 	assert_null(strstr(r.out, "run_query"));
-	run_free(&r);
+	fp_test_output_free(&r);
 }
 
 static void test_errors(void **state)
 {
 	struct ctx *c = ctx_or_skip(state);
 	char args[256], want[512];
-	struct run r;
+	struct fp_test_output r;
 
 	snprintf(args, sizeof(args), "--from %s --until %s --host nosuch",
 		 c->from, c->until);
@@ -582,7 +533,7 @@ static void test_errors(void **state)
 		 "the name (globs: * and ?)\n",
 		 c->from, c->until);
 	assert_string_equal(r.err, want);
-	run_free(&r);
+	fp_test_output_free(&r);
 
 	/* A known host, but nothing for it under these filters. */
 	snprintf(args, sizeof(args),
@@ -596,7 +547,7 @@ static void test_errors(void **state)
 		 "service or clock; widen the window with --since\n",
 		 c->from, c->until);
 	assert_string_equal(r.err, want);
-	run_free(&r);
+	fp_test_output_free(&r);
 
 	run_top(c, "--since 1h --from 2h", &r);
 	assert_int_equal(r.status, 2);
@@ -606,11 +557,11 @@ static void test_errors(void **state)
 			    "with --from\n"
 			    "hint: give either --since DURATION or --from "
 			    "TIME [--until TIME]\n");
-	run_free(&r);
+	fp_test_output_free(&r);
 
 	run_top(c, "--sort bogus", &r);
 	assert_int_equal(r.status, 2);
-	run_free(&r);
+	fp_test_output_free(&r);
 
 	/* Nothing listens on port 1; libpq's text only with --verbose. */
 	run_top(c, "--db 'postgresql://nobody@127.0.0.1:1/none'", &r);
@@ -622,13 +573,13 @@ static void test_errors(void **state)
 			    "hint: give a libpq conninfo or URL with --db or "
 			    "FLEETPROF_DB (postgresql://user@host/db); "
 			    "--verbose shows why\n");
-	run_free(&r);
+	fp_test_output_free(&r);
 
 	run_top(c, "--verbose --db 'postgresql://nobody@127.0.0.1:1/none'", &r);
 	assert_int_equal(r.status, 1);
 	assert_non_null(strstr(r.err, "\ndetail: "));
 	assert_non_null(strstr(r.err, "127.0.0.1"));
-	run_free(&r);
+	fp_test_output_free(&r);
 }
 
 int main(void)

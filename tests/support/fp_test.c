@@ -201,14 +201,14 @@ int fp_test_wait(pid_t pid, int timeout_ms)
 	return 128 + WTERMSIG(status);
 }
 
-char *fp_test_run(const char *cmd, int *status)
+/* The whole of f, NUL-terminated; fails the test on allocation failure. */
+static char *slurp(FILE *f)
 {
-	FILE *f = popen(cmd, "r");
 	size_t len = 0, cap = 4096;
 	char *buf = malloc(cap);
-	int st;
-	if (f == NULL || buf == NULL)
-		fail_msg("popen %s failed", cmd);
+
+	if (buf == NULL)
+		fail_msg("out of memory");
 	for (;;) {
 		size_t n;
 		if (len + 1024 > cap) {
@@ -223,9 +223,53 @@ char *fp_test_run(const char *cmd, int *status)
 		len += n;
 	}
 	buf[len] = '\0';
+	return buf;
+}
+
+char *fp_test_run(const char *cmd, int *status)
+{
+	FILE *f = popen(cmd, "r");
+	char *buf;
+	int st;
+	if (f == NULL)
+		fail_msg("popen %s failed", cmd);
+	buf = slurp(f);
 	st = pclose(f);
 	*status = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
 	return buf;
+}
+
+void fp_test_capture(const char *cmd, struct fp_test_output *r)
+{
+	char errpath[] = "/tmp/fp_test_capture_XXXXXX";
+	char full[8192];
+	int fd = mkstemp(errpath), st;
+	FILE *p, *ef;
+
+	if (fd < 0)
+		fail_msg("mkstemp: %s", strerror(errno));
+	close(fd);
+	snprintf(full, sizeof(full), "%s 2>'%s'", cmd, errpath);
+	p = popen(full, "r");
+	if (p == NULL)
+		fail_msg("popen %s failed", full);
+	r->out = slurp(p);
+	st = pclose(p);
+	if (!WIFEXITED(st))
+		fail_msg("%s: did not exit (status %d)", cmd, st);
+	r->status = WEXITSTATUS(st);
+	ef = fopen(errpath, "r");
+	if (ef == NULL)
+		fail_msg("cannot read %s", errpath);
+	r->err = slurp(ef);
+	fclose(ef);
+	unlink(errpath);
+}
+
+void fp_test_output_free(struct fp_test_output *r)
+{
+	free(r->out);
+	free(r->err);
 }
 
 int fp_test_wait_port(int port, int timeout_ms)

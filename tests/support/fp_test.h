@@ -39,6 +39,17 @@ int fp_test_wait(pid_t pid, int timeout_ms);
  * writes its exit status. */
 char *fp_test_run(const char *cmd, int *status);
 
+/* A shell command's exit status, stdout and stderr, each read whole. */
+struct fp_test_output {
+	int status;
+	char *out;
+	char *err;
+};
+/* Runs cmd under sh with stderr to a temporary file; fails the test if it
+ * cannot run or is killed by a signal. Free with fp_test_output_free. */
+void fp_test_capture(const char *cmd, struct fp_test_output *r);
+void fp_test_output_free(struct fp_test_output *r);
+
 /* Waits until something accepts on 127.0.0.1:port (timeout_ms). */
 int fp_test_wait_port(int port, int timeout_ms);
 
