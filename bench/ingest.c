@@ -504,6 +504,10 @@ static void stop_collector(const struct opts *o)
 static const char sum_sql[] =
 	"SELECT coalesce(sum(f.ncalls), 0) FROM fn_stats f JOIN series s "
 	"ON s.id = f.series_id WHERE s.service = $1";
+/* The same, from the folded raw tier only. */
+static const char raw_sum_sql[] =
+	"SELECT coalesce(sum(f.ncalls), 0) FROM fn_stats_raw f JOIN series s "
+	"ON s.id = f.series_id WHERE s.service = $1";
 
 static int check_totals(PGconn *c, const char *service, json_t *rep)
 {
@@ -533,8 +537,67 @@ static long long table_bytes(PGconn *c, const char *table)
 		      table);
 }
 
-static const char *const raw_tables[3] = {"fn_stats", "edge_stats",
-					  "stack_stats"};
+/* The raw tier as stored (schema 007): one row per key once folded. */
+static const char *const raw_tables[3] = {"fn_stats_raw", "edge_stats_raw",
+					  "stack_stats_raw"};
+
+/* Rows appended by the collector's writers and not folded into raw yet. */
+static long long delta_rows(PGconn *c)
+{
+	return db_i64(c,
+		      "SELECT (SELECT count(*) FROM fn_stats_delta) + "
+		      "(SELECT count(*) FROM edge_stats_delta) + "
+		      "(SELECT count(*) FROM stack_stats_delta) + 0 * "
+		      "length($1)",
+		      "");
+}
+
+/* Waits until the collector has folded every appended row into raw;
+ * seconds waited, or < 0 after `limit` seconds. */
+static double wait_folded(PGconn *c, double limit, long long *left)
+{
+	int64_t t0 = fp_mono_ns();
+	for (;;) {
+		double s = (double)(fp_mono_ns() - t0) / 1e9;
+		*left = delta_rows(c);
+		if (*left == 0)
+			return s;
+		if (*left < 0 || s > limit)
+			return -1;
+		usleep(100 * 1000);
+	}
+}
+
+/* The collector's folds_total, from /metrics (-1 without). */
+static long long folds_total(const struct opts *o)
+{
+	char *m = o->metrics ? http_get(o->metrics) : NULL;
+	char v[32];
+	long long n = -1;
+	if (m != NULL) {
+		metric_sample(m, "folds_total", v, sizeof(v));
+		if (strcmp(v, "absent") != 0)
+			n = strtoll(v, NULL, 10);
+	}
+	free(m);
+	return n;
+}
+
+static double fold_report(PGconn *c, const char *phase)
+{
+	long long left;
+	double s = wait_folded(c, 90, &left);
+	if (s >= 0)
+		printf("fold (%s): the delta tables were empty %.1f s after "
+		       "the last ack (the collector folds every 30 s by "
+		       "default, or sooner at 500000 keys per writer)\n",
+		       phase, s);
+	else
+		printf("fold (%s): %lld row(s) still in the delta tables after "
+		       "90 s\n",
+		       phase, left);
+	return s;
+}
 
 static void storage_report(PGconn *c, const struct opts *o, const char *service,
 			   const char *label)
@@ -712,6 +775,7 @@ int main(int argc, char **argv)
 		return 1;
 	if (check_totals(c, "bench-steady", steady) != 0)
 		rc = 1;
+	fold_report(c, "steady");
 	storage_report(c, &o, "bench-steady", "as written");
 	/* Dead row versions from the in-bucket updates are part of what was
 	 * written; autovacuum makes that space reusable. The compacted
@@ -724,6 +788,8 @@ int main(int argc, char **argv)
 	storage_report(c, &o, "bench-steady", "compacted");
 
 	if (o.saturate > 0) {
+		long long folds0 = folds_total(&o), folds1;
+		double tail;
 		sat_rss.start_kb = sat_rss.max_kb = rss_kb(o.pid);
 		satj = run_loadgen(&o, "bench-saturate", 0, o.saturate, 60000,
 				   &sat_rss);
@@ -752,6 +818,32 @@ int main(int argc, char **argv)
 			return 1;
 		if (check_totals(c, "bench-saturate", satj) != 0)
 			rc = 1;
+		folds1 = folds_total(&o);
+		if (folds0 >= 0 && folds1 >= 0)
+			printf("folds during saturation: %lld (the rows/s "
+			       "above "
+			       "include their cost)\n",
+			       folds1 - folds0);
+		tail = fold_report(c, "saturation");
+		if (tail >= 0)
+			printf("end to end (saturation) counting the wait for "
+			       "its last fold as well: %.0f rows/s = %.2fx the "
+			       "floor\n",
+			       sat * o.saturate / (o.saturate + tail),
+			       floor_rate > 0 ? sat * o.saturate /
+							(o.saturate + tail) /
+							floor_rate
+					      : 0);
+		{
+			long long raw =
+				db_i64(c, raw_sum_sql, "bench-saturate");
+			long long acked = jint(satj, "ncalls_acked");
+			printf("totals (bench-saturate, folded): fn_stats_raw "
+			       "sum(ncalls) %lld, loadgen acked %lld: %s\n",
+			       raw, acked, raw == acked ? "MATCH" : "MISMATCH");
+			if (raw != acked)
+				rc = 1;
+		}
 	}
 
 	if (o.metrics != NULL)

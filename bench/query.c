@@ -147,12 +147,12 @@ static int expand(PGconn *c, long raw_hours, long days)
 		const char *t = tables[i][0], *cols = tables[i][1];
 		snprintf(q, sizeof(q),
 			 "CREATE TEMP TABLE tpl_%s AS SELECT %s FROM %s; "
-			 "TRUNCATE %s, %s_rollup, %s_rollup_1d",
-			 t, cols, t, t, t, t);
+			 "TRUNCATE %s_raw, %s_delta, %s_rollup, %s_rollup_1d",
+			 t, cols, t, t, t, t, t);
 		if (sql(c, q) != 0)
 			return -1;
 		snprintf(q, sizeof(q),
-			 "INSERT INTO %s SELECT b, %s FROM tpl_%s, "
+			 "INSERT INTO %s_raw SELECT b, %s FROM tpl_%s, "
 			 "generate_series(date_trunc('minute', now()) - "
 			 "interval '%ld hours', date_trunc('minute', now()), "
 			 "interval '1 minute') b",
@@ -295,7 +295,9 @@ int main(int argc, char **argv)
 	}
 	if (storage_migrate(conn) != 0 ||
 	    sql(conn, "TRUNCATE series, functions, stacks, ingested_batches, "
-		      "fn_stats, edge_stats, stack_stats, fn_stats_rollup, "
+		      "fn_stats_raw, edge_stats_raw, stack_stats_raw, "
+		      "fn_stats_delta, edge_stats_delta, stack_stats_delta, "
+		      "fn_stats_rollup, "
 		      "edge_stats_rollup, stack_stats_rollup, "
 		      "fn_stats_rollup_1d, edge_stats_rollup_1d, "
 		      "stack_stats_rollup_1d, rollup_dirty, "

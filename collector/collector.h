@@ -39,6 +39,8 @@ struct collector_options {
 	int64_t rollup_retention_ns; /* rollup tier (90 d) */
 	int64_t rollup_bucket_ns;    /* rollup width (1 h) */
 	int64_t maintenance_interval_ns; /* partitions + retention (10 min) */
+	int64_t fold_interval_ns;	 /* delta -> raw tier (30 s) */
+	long fold_max_rows;		 /* or sooner at this many keys */
 	struct wire_limits limits;
 
 	/* Strings and tokens below and above are owned by the struct
@@ -80,6 +82,7 @@ struct collector_stats {
 	atomic_uint_least64_t unavailable;
 	atomic_uint_least64_t commits;
 	atomic_uint_least64_t rows;
+	atomic_uint_least64_t folds, fold_rows;
 	atomic_uint_least64_t reconnects;
 
 	/* metrics.c: replies with retry=false, by FP_E code (0 = other). */

@@ -82,6 +82,8 @@ enum {
 	I_ROLLUP_RET,
 	I_ROLLUP_BUCKET,
 	I_MAINT,
+	I_FOLD,
+	I_FOLD_ROWS,
 	I_COUNT
 };
 
@@ -152,6 +154,13 @@ static const struct opt_def opts[I_COUNT] = {
 		     OFF(maintenance_interval_ns), FP_NS_PER_SEC, NS_DAY,
 		     O_RELOAD, "DURATION",
 		     "partitions ahead and retention, this often"},
+	[I_FOLD] = {"storage", "fold_interval", "--fold-interval", NULL,
+		    T_DURATION, OFF(fold_interval_ns), FP_NS_PER_MS, NS_HOUR,
+		    O_RELOAD, "DURATION",
+		    "fold appended rows into the raw tier this often"},
+	[I_FOLD_ROWS] = {"storage", "fold_max_rows", "--fold-max-rows", NULL,
+			 T_LONG, OFF(fold_max_rows), 1000, 100000000, O_RELOAD,
+			 "N", "or sooner, once a writer holds this many keys"},
 };
 
 static const char *const sections[] = {
@@ -889,6 +898,8 @@ static int set_defaults(struct collector_config *cfg)
 	o->rollup_retention_ns = 90 * NS_DAY;
 	o->rollup_bucket_ns = NS_HOUR;
 	o->maintenance_interval_ns = 10 * NS_MIN;
+	o->fold_interval_ns = 30 * FP_NS_PER_SEC;
+	o->fold_max_rows = 500000;
 	return 0;
 }
 

@@ -133,6 +133,11 @@ size_t collector_metrics_render(struct collector *c, char *buf, size_t len)
 	       get(&s->unavailable));
 	metric(&o, P "rows_merged_total", "counter",
 	       "Fact rows merged into PostgreSQL.", get(&s->rows));
+	metric(&o, P "folds_total", "counter",
+	       "Folds of the writers' delta tables into the raw tier.",
+	       get(&s->folds));
+	metric(&o, P "fold_rows_total", "counter",
+	       "Keys added to the raw tier by folds.", get(&s->fold_rows));
 	metric(&o, P "commits_total", "counter",
 	       "Transactions committed by the writer.", get(&s->commits));
 	put(&o,

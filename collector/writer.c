@@ -76,6 +76,7 @@ struct writer_state {
 	struct storage_writer *w;
 	int64_t next_maintenance; /* mono ns */
 	int64_t next_rollup;	  /* mono ns */
+	int64_t next_fold;	  /* mono ns */
 	long crash_after;	  /* test fault injection, 0 = off */
 	long commits;
 	int64_t next_connect; /* mono ns */
@@ -111,6 +112,7 @@ static int ensure_connected(struct collector *c, struct writer_state *ws)
 		};
 		storage_writer_configure(ws->w, &o);
 		ws->next_maintenance = 0; /* right away on a new connection */
+		ws->next_fold = fp_mono_ns() + c->opt.fold_interval_ns;
 	}
 	if (rc != 0) {
 		if (ws->backoff == 0)
@@ -161,14 +163,54 @@ static void rollup(struct writer_state *ws, int64_t now)
 		ws->next_rollup = now; /* a backlog: go on after a commit */
 }
 
+/*
+ * The fold: what this writer appended to its delta tables goes into the raw
+ * tier every fold_interval, or sooner once its fold maps hold fold_max_rows
+ * keys (their memory: about 130 bytes a key). The longer the interval, the
+ * more agent flushes one raw row update covers (at 10 s flushes and 60 s
+ * buckets, a 30 s interval updates each raw row twice instead of six
+ * times), and the more rows readers find in the delta tables.
+ */
+static void fold(struct collector *c, struct writer_state *ws, int64_t now,
+		 int force)
+{
+	int64_t every;
+	long max_rows;
+	uint64_t rows = 0;
+	size_t pending;
+	if (ws->w == NULL)
+		return;
+	pthread_mutex_lock(&c->lock);
+	every = c->opt.fold_interval_ns;
+	max_rows = c->opt.fold_max_rows;
+	pthread_mutex_unlock(&c->lock);
+	pending = storage_fold_pending(ws->w);
+	if (!force && now < ws->next_fold &&
+	    (max_rows <= 0 || pending < (size_t)max_rows))
+		return;
+	ws->next_fold = now + (every > 0 ? every : 30 * FP_NS_PER_SEC);
+	if (storage_fold(ws->w, &rows) != 0) {
+		fp_warn("fold of %zu key(s) into the raw tier failed; they "
+			"stay in the delta tables, retrying",
+			pending);
+		ws->next_fold = now + FP_NS_PER_SEC;
+		return;
+	}
+	if (rows > 0) {
+		atomic_fetch_add(&c->stats.folds, 1);
+		atomic_fetch_add(&c->stats.fold_rows, rows);
+	}
+}
+
 /* Partitions ahead and retention, every maintenance interval; the rollup
- * every minute. */
+ * every minute; the fold. */
 static void maintain(struct collector *c, struct writer_state *ws)
 {
 	int created = 0, dropped = 0;
 	int64_t now = fp_mono_ns();
 	struct storage_writer_opts o;
 	int64_t every;
+	fold(c, ws, now, 0);
 	rollup(ws, now);
 	if (ws->w == NULL || now < ws->next_maintenance)
 		return;
@@ -318,6 +360,9 @@ static void *writer_main(void *arg)
 		pthread_mutex_lock(&c->lock);
 	}
 	pthread_mutex_unlock(&c->lock);
+	if (ws.w != NULL &&
+	    PQstatus(storage_writer_conn(ws.w)) == CONNECTION_OK)
+		fold(c, &ws, fp_mono_ns(), 1); /* leave the delta empty */
 	storage_writer_destroy(ws.w);
 	free(xs);
 	return NULL;

@@ -114,18 +114,65 @@ void copybuf_text(struct copybuf *b, const char *s)
 	}
 }
 
-void copybuf_i64(struct copybuf *b, int64_t v)
-{
-	char tmp[24];
-	int n = snprintf(tmp, sizeof(tmp), "%" PRId64, v);
-	copybuf_raw(b, tmp, (size_t)n);
-}
-
 void copybuf_u64(struct copybuf *b, uint64_t v)
 {
 	char tmp[24];
-	int n = snprintf(tmp, sizeof(tmp), "%" PRIu64, v);
-	copybuf_raw(b, tmp, (size_t)n);
+	size_t i = sizeof(tmp);
+	do {
+		tmp[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	copybuf_raw(b, tmp + i, sizeof(tmp) - i);
+}
+
+void copybuf_i64(struct copybuf *b, int64_t v)
+{
+	if (v < 0) {
+		copybuf_raw(b, "-", 1);
+		/* -(v + 1) + 1: INT64_MIN has no positive twin. */
+		copybuf_u64(b, (uint64_t)(-(v + 1)) + 1);
+	} else {
+		copybuf_u64(b, (uint64_t)v);
+	}
+}
+
+static void put_be(struct copybuf *b, uint64_t v, int bytes)
+{
+	unsigned char tmp[8];
+	for (int i = bytes - 1; i >= 0; i--) {
+		tmp[i] = (unsigned char)(v & 0xff);
+		v >>= 8;
+	}
+	copybuf_raw(b, (const char *)tmp, (size_t)bytes);
+}
+
+void copybuf_bin_header(struct copybuf *b)
+{
+	/* signature, flags (no OIDs), header extension length */
+	copybuf_raw(b, "PGCOPY\n\377\r\n\0", 11);
+	put_be(b, 0, 4);
+	put_be(b, 0, 4);
+}
+
+void copybuf_bin_row(struct copybuf *b, int nfields)
+{
+	put_be(b, (uint64_t)nfields, 2);
+}
+
+void copybuf_bin_i64(struct copybuf *b, int64_t v)
+{
+	put_be(b, 8, 4);
+	put_be(b, (uint64_t)v, 8);
+}
+
+void copybuf_bin_timestamptz(struct copybuf *b, int64_t epoch_s)
+{
+	copybuf_bin_i64(b, (epoch_s - INT64_C(946684800)) * 1000000);
+}
+
+void copybuf_bin_trailer(struct copybuf *b)
+{
+	put_be(b, 0xffff, 2);
 }
 
 void copybuf_null(struct copybuf *b)

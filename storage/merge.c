@@ -4,11 +4,14 @@
  * transaction). Inside the merge transaction: stage the batch headers,
  * insert them into ingested_batches (ON CONFLICT DO NOTHING RETURNING tells
  * which are new), then pre-aggregate only the new batches' rows in memory
- * (summed per bucket, series and function/edge/path), COPY the sums into
- * temporary staging tables and fold them into the raw fact tables with one
- * INSERT … ON CONFLICT DO UPDATE per table, ORDER BY the key (concurrent
- * collectors lock rows in the same order: no deadlock), and mark the raw
- * buckets written in rollup_dirty. The rollup tier is not written here: the
+ * (summed per bucket, series and function/edge/path), append the sums to
+ * this writer's delta tables (COPY: no index, no conflict) and mark the raw
+ * buckets written in rollup_dirty. After COMMIT the sums are added to the
+ * writer's fold maps; storage_fold later adds the fold maps to the raw tier
+ * with one INSERT … ON CONFLICT DO UPDATE per table, ORDER BY the key
+ * (concurrent writers lock rows in the same order: no deadlock), and
+ * empties the delta tables in the same transaction (schema 007 explains
+ * why readers stay exact). The rollup tier is not written here: the
  * database rolls settled minutes up from raw (fleetprof_rollup, schema 006),
  * called by storage_rollup. Dimension rows already known to this writer are
  * not staged at all. A writer is used by one thread.
@@ -25,6 +28,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 struct storage_writer {
 	PGconn *conn;
@@ -35,11 +39,20 @@ struct storage_writer {
 	/* per merge: dims staged in this transaction, pre-aggregated facts */
 	struct aggmap new_series, new_fns, new_stacks;
 	struct aggmap agg_fn, agg_edge, agg_stack;
+	/* appended to this writer's delta tables since the last fold */
+	struct aggmap fold_fn, fold_edge, fold_stack;
+	int fold_stale; /* the fold maps may disagree with the delta tables */
+	int slot;	/* the delta tables' suffix, held by advisory lock */
 };
 
 /* Caches are bounded: past this many ids a cache starts over (a miss only
  * costs one staged row). */
 #define KNOWN_MAX (1u << 20)
+#define AGG_KEEP (1u << 18)
+
+/* Delta slots (schema 007): session advisory locks (DELTA_LOCK, slot). */
+#define DELTA_SLOTS 32
+#define DELTA_LOCK 1179664463 /* "FPDO" */
 
 static const char stage_ddl[] =
 	"CREATE TEMP TABLE IF NOT EXISTS stage_batches (agent_id bytea, "
@@ -75,37 +88,59 @@ static const char *const dims_sql[] = {
 	"FROM stage_stacks ORDER BY id ON CONFLICT DO NOTHING",
 };
 
-/* Stage rows are already sums per (raw bucket, series, key): one row per
- * key, so ON CONFLICT never meets the same row twice in a statement. */
-static const char *const facts_sql[] = {
-	"INSERT INTO fn_stats AS t (bucket, series_id, fn_id, ncalls, "
-	"pcalls, tottime_ns, cumtime_ns) "
-	"SELECT to_timestamp(bucket_s), series_id, fn_id, ncalls, pcalls, "
-	"tottime_ns, cumtime_ns FROM stage_fn ORDER BY 1, 2, 3 "
-	"ON CONFLICT (bucket, series_id, fn_id) DO UPDATE SET "
-	"ncalls = t.ncalls + EXCLUDED.ncalls, "
-	"pcalls = t.pcalls + EXCLUDED.pcalls, "
-	"tottime_ns = t.tottime_ns + EXCLUDED.tottime_ns, "
-	"cumtime_ns = t.cumtime_ns + EXCLUDED.cumtime_ns",
-	"INSERT INTO edge_stats AS t (bucket, series_id, caller_id, "
-	"callee_id, ncalls, pcalls, tottime_ns, cumtime_ns) "
-	"SELECT to_timestamp(bucket_s), series_id, caller_id, callee_id, "
-	"ncalls, pcalls, tottime_ns, cumtime_ns FROM stage_edge "
-	"ORDER BY 1, 2, 3, 4 "
-	"ON CONFLICT (bucket, series_id, caller_id, callee_id) DO UPDATE SET "
-	"ncalls = t.ncalls + EXCLUDED.ncalls, "
-	"pcalls = t.pcalls + EXCLUDED.pcalls, "
-	"tottime_ns = t.tottime_ns + EXCLUDED.tottime_ns, "
-	"cumtime_ns = t.cumtime_ns + EXCLUDED.cumtime_ns",
-	"INSERT INTO stack_stats AS t (bucket, series_id, stack_id, ncalls, "
-	"self_ns, total_ns) "
-	"SELECT to_timestamp(bucket_s), series_id, stack_id, ncalls, "
-	"self_ns, total_ns FROM stage_stack ORDER BY 1, 2, 3 "
-	"ON CONFLICT (bucket, series_id, stack_id) DO UPDATE SET "
-	"ncalls = t.ncalls + EXCLUDED.ncalls, "
-	"self_ns = t.self_ns + EXCLUDED.self_ns, "
-	"total_ns = t.total_ns + EXCLUDED.total_ns",
+/* A fold, per fact table: head, then the rows from the stage table (the
+ * fold maps: already sums per (raw bucket, series, key), one row per key, so
+ * ON CONFLICT never meets the same row twice in a statement) or from the
+ * slot's delta table (summed here: a dead writer's leftovers), then tail. */
+struct fact_sql {
+	const char *head, *from_stage, *from_delta, *tail, *delta;
 };
+
+static const struct fact_sql facts_sql[] = {
+	{"INSERT INTO fn_stats_raw AS t (bucket, series_id, fn_id, ncalls, "
+	 "pcalls, tottime_ns, cumtime_ns) ",
+	 "SELECT to_timestamp(bucket_s), series_id, fn_id, ncalls, pcalls, "
+	 "tottime_ns, cumtime_ns FROM stage_fn ORDER BY 1, 2, 3 ",
+	 "SELECT bucket, series_id, fn_id, sum(ncalls)::bigint, "
+	 "sum(pcalls)::bigint, sum(tottime_ns)::bigint, "
+	 "sum(cumtime_ns)::bigint FROM fn_stats_delta_%d "
+	 "GROUP BY 1, 2, 3 ORDER BY 1, 2, 3 ",
+	 "ON CONFLICT (bucket, series_id, fn_id) DO UPDATE SET "
+	 "ncalls = t.ncalls + EXCLUDED.ncalls, "
+	 "pcalls = t.pcalls + EXCLUDED.pcalls, "
+	 "tottime_ns = t.tottime_ns + EXCLUDED.tottime_ns, "
+	 "cumtime_ns = t.cumtime_ns + EXCLUDED.cumtime_ns",
+	 "fn_stats_delta"},
+	{"INSERT INTO edge_stats_raw AS t (bucket, series_id, caller_id, "
+	 "callee_id, ncalls, pcalls, tottime_ns, cumtime_ns) ",
+	 "SELECT to_timestamp(bucket_s), series_id, caller_id, callee_id, "
+	 "ncalls, pcalls, tottime_ns, cumtime_ns FROM stage_edge "
+	 "ORDER BY 1, 2, 3, 4 ",
+	 "SELECT bucket, series_id, caller_id, callee_id, "
+	 "sum(ncalls)::bigint, sum(pcalls)::bigint, sum(tottime_ns)::bigint, "
+	 "sum(cumtime_ns)::bigint FROM edge_stats_delta_%d "
+	 "GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4 ",
+	 "ON CONFLICT (bucket, series_id, caller_id, callee_id) DO UPDATE SET "
+	 "ncalls = t.ncalls + EXCLUDED.ncalls, "
+	 "pcalls = t.pcalls + EXCLUDED.pcalls, "
+	 "tottime_ns = t.tottime_ns + EXCLUDED.tottime_ns, "
+	 "cumtime_ns = t.cumtime_ns + EXCLUDED.cumtime_ns",
+	 "edge_stats_delta"},
+	{"INSERT INTO stack_stats_raw AS t (bucket, series_id, stack_id, "
+	 "ncalls, self_ns, total_ns) ",
+	 "SELECT to_timestamp(bucket_s), series_id, stack_id, ncalls, "
+	 "self_ns, total_ns FROM stage_stack ORDER BY 1, 2, 3 ",
+	 "SELECT bucket, series_id, stack_id, sum(ncalls)::bigint, "
+	 "sum(self_ns)::bigint, sum(total_ns)::bigint "
+	 "FROM stack_stats_delta_%d GROUP BY 1, 2, 3 ORDER BY 1, 2, 3 ",
+	 "ON CONFLICT (bucket, series_id, stack_id) DO UPDATE SET "
+	 "ncalls = t.ncalls + EXCLUDED.ncalls, "
+	 "self_ns = t.self_ns + EXCLUDED.self_ns, "
+	 "total_ns = t.total_ns + EXCLUDED.total_ns",
+	 "stack_stats_delta"},
+};
+
+#define NFACTS (sizeof(facts_sql) / sizeof(facts_sql[0]))
 
 /*
  * FP_EDBDOWN for failures worth retrying (connection lost, SQLSTATE classes
@@ -138,6 +173,84 @@ static int exec_ok(PGconn *c, const char *sql, const char *what)
 	return 0;
 }
 
+static int fold_tx(struct storage_writer *w, int slot, int from_maps);
+
+/* 1 if this session took the advisory lock of delta slot s, 0 if another
+ * session holds it, < 0 on error. */
+static int try_slot(PGconn *c, int s, const char *fn)
+{
+	char sql[96];
+	PGresult *r;
+	int got;
+	snprintf(sql, sizeof(sql), "SELECT %s(%d, %d)", fn, DELTA_LOCK, s);
+	r = PQexec(c, sql);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
+		return fail(c, r, "delta slot lock");
+	got = PQgetvalue(r, 0, 0)[0] == 't';
+	PQclear(r);
+	return got;
+}
+
+/* 1 if any of slot s's delta tables has a row, < 0 on error. */
+static int slot_has_rows(PGconn *c, int s)
+{
+	char sql[256];
+	PGresult *r;
+	int any;
+	snprintf(sql, sizeof(sql),
+		 "SELECT EXISTS (SELECT 1 FROM fn_stats_delta_%1$d) OR "
+		 "EXISTS (SELECT 1 FROM edge_stats_delta_%1$d) OR "
+		 "EXISTS (SELECT 1 FROM stack_stats_delta_%1$d)",
+		 s);
+	r = PQexec(c, sql);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
+		return fail(c, r, "delta slot rows");
+	any = PQgetvalue(r, 0, 0)[0] == 't';
+	PQclear(r);
+	return any;
+}
+
+/*
+ * Takes the first free delta slot for this writer and folds what any free
+ * slot holds (rows a writer appended before it died: still counted by the
+ * readers, folded here from the table itself). Slots other writers hold
+ * are theirs alone.
+ */
+static int take_slot(struct storage_writer *w)
+{
+	for (int s = 0; s < DELTA_SLOTS; s++) {
+		int got = try_slot(w->conn, s, "pg_try_advisory_lock"), rows;
+		if (got <= 0) {
+			if (got < 0)
+				return got;
+			continue;
+		}
+		if ((rows = slot_has_rows(w->conn, s)) < 0)
+			return rows;
+		if (rows > 0) {
+			int rc = fold_tx(w, s, 0);
+			if (rc != 0)
+				return rc;
+			fp_notice("storage: folded delta slot %d left by a "
+				  "writer that stopped",
+				  s);
+		}
+		if (w->slot < 0) {
+			w->slot = s;
+		} else if ((got = try_slot(w->conn, s, "pg_advisory_unlock")) <
+			   0) {
+			return got;
+		}
+	}
+	if (w->slot < 0) {
+		fp_err("storage: all %d delta slots are held by other "
+		       "writers (more than %d writers on this database)",
+		       DELTA_SLOTS, DELTA_SLOTS);
+		return FP_EDBDOWN;
+	}
+	return 0;
+}
+
 int storage_writer_create(PGconn *conn, struct storage_writer **out)
 {
 	struct storage_writer *w;
@@ -148,6 +261,7 @@ int storage_writer_create(PGconn *conn, struct storage_writer **out)
 	if (w == NULL)
 		return FP_ENOMEM;
 	w->conn = conn;
+	w->slot = -1;
 	copybuf_init(&w->buf);
 	w->opt.raw_retention_s = 7 * 86400;
 	w->opt.rollup_retention_s = 90 * 86400;
@@ -161,6 +275,14 @@ int storage_writer_create(PGconn *conn, struct storage_writer **out)
 	aggmap_init(&w->agg_fn, 3, 4);
 	aggmap_init(&w->agg_edge, 4, 4);
 	aggmap_init(&w->agg_stack, 3, 3);
+	aggmap_init(&w->fold_fn, 3, 4);
+	aggmap_init(&w->fold_edge, 4, 4);
+	aggmap_init(&w->fold_stack, 3, 3);
+	if ((rc = take_slot(w)) != 0) {
+		w->conn = NULL; /* the caller still owns it */
+		storage_writer_destroy(w);
+		return rc;
+	}
 	*out = w;
 	return 0;
 }
@@ -179,7 +301,14 @@ void storage_writer_destroy(struct storage_writer *w)
 {
 	if (w == NULL)
 		return;
-	PQfinish(w->conn);
+	/* One-shot writers (import, tests) leave their data folded; a
+	 * collector's writer has folded already. Failure loses nothing. */
+	if (w->conn != NULL && w->slot >= 0 &&
+	    PQstatus(w->conn) == CONNECTION_OK &&
+	    (w->fold_stale || storage_fold_pending(w) > 0))
+		(void)storage_fold(w, NULL);
+	if (w->conn != NULL)
+		PQfinish(w->conn); /* ends the session: frees its slot */
 	copybuf_fini(&w->buf);
 	aggmap_fini(&w->known_series);
 	aggmap_fini(&w->known_fns);
@@ -191,6 +320,9 @@ void storage_writer_destroy(struct storage_writer *w)
 	aggmap_fini(&w->agg_fn);
 	aggmap_fini(&w->agg_edge);
 	aggmap_fini(&w->agg_stack);
+	aggmap_fini(&w->fold_fn);
+	aggmap_fini(&w->fold_edge);
+	aggmap_fini(&w->fold_stack);
 	free(w);
 }
 
@@ -199,10 +331,12 @@ PGconn *storage_writer_conn(struct storage_writer *w)
 	return w->conn;
 }
 
-/* Sends the buffer as the body of COPY table FROM STDIN. */
-static int copy_in(struct storage_writer *w, const char *table)
+/* Sends the buffer as the body of COPY table FROM STDIN, with options
+ * (e.g. " (FORMAT binary)") after it. */
+static int copy_in_fmt(struct storage_writer *w, const char *table,
+		       const char *options)
 {
-	char sql[96];
+	char sql[128];
 	PGresult *r;
 	size_t off = 0;
 
@@ -210,7 +344,7 @@ static int copy_in(struct storage_writer *w, const char *table)
 		return FP_ENOMEM;
 	if (w->buf.len == 0)
 		return 0;
-	snprintf(sql, sizeof(sql), "COPY %s FROM STDIN", table);
+	snprintf(sql, sizeof(sql), "COPY %s FROM STDIN%s", table, options);
 	r = PQexec(w->conn, sql);
 	if (PQresultStatus(r) != PGRES_COPY_IN)
 		return fail(w->conn, r, sql);
@@ -235,6 +369,11 @@ static int copy_in(struct storage_writer *w, const char *table)
 	while ((r = PQgetResult(w->conn)) != NULL)
 		PQclear(r);
 	return 0;
+}
+
+static int copy_in(struct storage_writer *w, const char *table)
+{
+	return copy_in_fmt(w, table, "");
 }
 
 /* Canonical labels JSON (sorted keys, compact); caller frees. */
@@ -532,37 +671,74 @@ static int stage_dims(struct storage_writer *w, struct storage_merge_item *it,
 	return copy_in(w, "stage_stacks");
 }
 
-/* Writes every entry of an aggregation map as COPY rows: keys then sums. */
+/* Writes every entry of an aggregation map as binary COPY rows: keys then
+ * sums, the first key (a bucket, epoch s) as timestamptz when `ts`. */
+static int copy_agg_bin(struct storage_writer *w, const struct aggmap *m,
+			const char *table, int ts)
+{
+	struct agg_entry *e;
+	copybuf_reset(&w->buf);
+	if (m->n == 0)
+		return 0;
+	copybuf_bin_header(&w->buf);
+	aggmap_foreach(m, e)
+	{
+		copybuf_bin_row(&w->buf, m->nkeys + m->nvals);
+		if (ts)
+			copybuf_bin_timestamptz(&w->buf, e->key[0]);
+		else
+			copybuf_bin_i64(&w->buf, e->key[0]);
+		for (int i = 1; i < m->nkeys; i++)
+			copybuf_bin_i64(&w->buf, e->key[i]);
+		for (int i = 0; i < m->nvals; i++)
+			copybuf_bin_i64(&w->buf, e->val[i]);
+	}
+	copybuf_bin_trailer(&w->buf);
+	return copy_in_fmt(w, table, " (FORMAT binary)");
+}
+
+/* A fold's stage table: bucket_s stays bigint. */
 static int copy_agg(struct storage_writer *w, const struct aggmap *m,
 		    const char *table)
 {
+	return copy_agg_bin(w, m, table, 0);
+}
+
+/* This writer's slot of a delta table: the bucket as timestamptz. */
+static int copy_delta(struct storage_writer *w, const struct aggmap *m,
+		      const char *table)
+{
+	char name[64];
+	snprintf(name, sizeof(name), "%s_%d", table, w->slot);
+	return copy_agg_bin(w, m, name, 1);
+}
+
+/* Adds every entry of src to dst. */
+static int agg_merge(struct aggmap *dst, const struct aggmap *src)
+{
 	struct agg_entry *e;
-	int64_t row[2 * AGG_MAX];
-	copybuf_reset(&w->buf);
-	aggmap_foreach(m, e)
+	aggmap_foreach(src, e)
 	{
-		int k = 0;
-		for (int i = 0; i < m->nkeys; i++)
-			row[k++] = e->key[i];
-		for (int i = 0; i < m->nvals; i++)
-			row[k++] = e->val[i];
-		row_i64(&w->buf, row, k);
+		if (aggmap_add(dst, e->key, e->val) != 0)
+			return FP_ENOMEM;
 	}
-	return copy_in(w, table);
+	return 0;
 }
 
 /* Sums the new batches' rows per (bucket, series, function / edge / path)
- * and stages the sums. *rows counts the rows received, *written the rows
- * staged after pre-aggregation. */
+ * and appends the sums to the delta tables. *rows counts the rows received,
+ * *written the rows staged after pre-aggregation. */
 static int stage_facts(struct storage_writer *w, struct storage_merge_item *it,
 		       const struct batch_ids *ids, const int *isnew, size_t n,
 		       uint64_t *rows, uint64_t *written)
 {
 	int rc = 0;
 
-	aggmap_clear(&w->agg_fn, 1u << 16);
-	aggmap_clear(&w->agg_edge, 1u << 16);
-	aggmap_clear(&w->agg_stack, 1u << 16);
+	/* Kept across commits up to 2^18 slots (17 MB) each: regrowing them
+	 * every commit cost more page faults than the aggregation itself. */
+	aggmap_clear(&w->agg_fn, AGG_KEEP);
+	aggmap_clear(&w->agg_edge, AGG_KEEP);
+	aggmap_clear(&w->agg_stack, AGG_KEEP);
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		const struct wire_batch *bt = it[i].batch;
 		const struct batch_ids *x = &ids[i];
@@ -605,16 +781,16 @@ static int stage_facts(struct storage_writer *w, struct storage_merge_item *it,
 	if (rc != 0)
 		return rc;
 	*written += w->agg_fn.n + w->agg_edge.n + w->agg_stack.n;
-	if ((rc = copy_agg(w, &w->agg_fn, "stage_fn")) != 0 ||
-	    (rc = copy_agg(w, &w->agg_edge, "stage_edge")) != 0 ||
-	    (rc = copy_agg(w, &w->agg_stack, "stage_stack")) != 0)
+	if ((rc = copy_delta(w, &w->agg_fn, "fn_stats_delta")) != 0 ||
+	    (rc = copy_delta(w, &w->agg_edge, "edge_stats_delta")) != 0 ||
+	    (rc = copy_delta(w, &w->agg_stack, "stack_stats_delta")) != 0)
 		return rc;
 	return 0;
 }
 
-/* Folds the staged sums into the raw tables and marks their buckets dirty:
- * the rollup tier reads them from raw until fleetprof_rollup has rolled
- * them up. `minutes` is an array literal of raw bucket starts (epoch s). */
+/* Interns the staged dimensions and marks the buckets written dirty: the
+ * rollup tier reads them from raw until fleetprof_rollup has rolled them
+ * up. `minutes` is an array literal of raw bucket starts (epoch s). */
 static int merge_staged(struct storage_writer *w, const char *minutes)
 {
 	const char *param[1] = {minutes};
@@ -624,9 +800,6 @@ static int merge_staged(struct storage_writer *w, const char *minutes)
 	for (size_t i = 0; i < sizeof(dims_sql) / sizeof(dims_sql[0]); i++)
 		if ((rc = exec_ok(w->conn, dims_sql[i], "merge dimensions")) !=
 		    0)
-			return rc;
-	for (size_t i = 0; i < sizeof(facts_sql) / sizeof(facts_sql[0]); i++)
-		if ((rc = exec_ok(w->conn, facts_sql[i], "merge facts")) != 0)
 			return rc;
 	r = PQexecParams(
 		w->conn,
@@ -804,8 +977,14 @@ int storage_merge(struct storage_writer *w, struct storage_merge_item *items,
 		if (rc != 0)
 			goto err_rollback;
 	}
-	if ((rc = exec_ok(w->conn, "COMMIT", "commit")) != 0)
+	if ((rc = exec_ok(w->conn, "COMMIT", "commit")) != 0) {
+		w->fold_stale = 1; /* the delta tables may hold it or not */
 		goto err_forget; /* outcome unknown: the caller must not ack */
+	}
+	if (nnew > 0 && (agg_merge(&w->fold_fn, &w->agg_fn) != 0 ||
+			 agg_merge(&w->fold_edge, &w->agg_edge) != 0 ||
+			 agg_merge(&w->fold_stack, &w->agg_stack) != 0))
+		w->fold_stale = 1; /* fold from the tables instead */
 	remember(&w->known_series, &w->new_series);
 	remember(&w->known_fns, &w->new_fns);
 	remember(&w->known_stacks, &w->new_stacks);
@@ -839,6 +1018,78 @@ out_free:
 	free(staged);
 	free(isnew);
 	return rc;
+}
+
+/*
+ * One fold transaction for delta slot `slot`: add its rows to the raw tier
+ * (from the fold maps, or from the tables themselves) and empty it. The
+ * TRUNCATE waits for readers of the slot's tables; lock_timeout bounds that
+ * wait (the fold is retried later, nothing is lost).
+ */
+static int fold_tx(struct storage_writer *w, int slot, int from_maps)
+{
+	char sql[1024];
+	int rc;
+
+	if ((rc = exec_ok(w->conn, "BEGIN", "begin fold")) != 0)
+		return rc;
+	if (from_maps &&
+	    ((rc = copy_agg(w, &w->fold_fn, "stage_fn")) != 0 ||
+	     (rc = copy_agg(w, &w->fold_edge, "stage_edge")) != 0 ||
+	     (rc = copy_agg(w, &w->fold_stack, "stage_stack")) != 0))
+		goto err;
+	for (size_t i = 0; i < NFACTS; i++) {
+		const struct fact_sql *f = &facts_sql[i];
+		char from[256];
+		if (from_maps)
+			snprintf(from, sizeof(from), "%s", f->from_stage);
+		else
+			snprintf(from, sizeof(from), f->from_delta, slot);
+		snprintf(sql, sizeof(sql), "%s%s%s", f->head, from, f->tail);
+		if ((rc = exec_ok(w->conn, sql, "fold")) != 0)
+			goto err;
+	}
+	/* Row locks above may wait for another writer's fold of the same
+	 * keys (that ends); only the wait for readers is bounded. */
+	snprintf(sql, sizeof(sql),
+		 "SET LOCAL lock_timeout = '2s'; "
+		 "TRUNCATE fn_stats_delta_%1$d, edge_stats_delta_%1$d, "
+		 "stack_stats_delta_%1$d",
+		 slot);
+	if ((rc = exec_ok(w->conn, sql, "empty delta tables")) != 0)
+		goto err;
+	return exec_ok(w->conn, "COMMIT", "commit fold");
+err:
+	if (PQstatus(w->conn) == CONNECTION_OK)
+		PQclear(PQexec(w->conn, "ROLLBACK"));
+	return rc;
+}
+
+size_t storage_fold_pending(const struct storage_writer *w)
+{
+	return w->fold_fn.n + w->fold_edge.n + w->fold_stack.n;
+}
+
+int storage_fold(struct storage_writer *w, uint64_t *rows)
+{
+	size_t n = storage_fold_pending(w);
+	int rc;
+
+	if (!w->fold_stale && n == 0)
+		return 0;
+	rc = fold_tx(w, w->slot, !w->fold_stale);
+	if (rc != 0) {
+		/* COMMIT's outcome may be unknown: the tables tell. */
+		w->fold_stale = 1;
+		return rc;
+	}
+	if (rows != NULL)
+		*rows = n;
+	w->fold_stale = 0;
+	aggmap_clear(&w->fold_fn, 1u << 16);
+	aggmap_clear(&w->fold_edge, 1u << 16);
+	aggmap_clear(&w->fold_stack, 1u << 16);
+	return 0;
 }
 
 int storage_maintain(struct storage_writer *w, int *created, int *dropped)

@@ -53,6 +53,8 @@ static void test_render(void **state)
 	atomic_store(&c.stats.unavailable, 2);
 	atomic_store(&c.stats.rows, 42);
 	atomic_store(&c.stats.commits, 4);
+	atomic_store(&c.stats.folds, 6);
+	atomic_store(&c.stats.fold_rows, 17);
 	atomic_store(&c.stats.reconnects, 3);
 	atomic_store(&c.stats.pending_bytes, 1234);
 	atomic_store(&c.stats.pending_batches, 2);
@@ -96,6 +98,9 @@ static void test_render(void **state)
 	has(m, "\nfleetprof_collector_batches_unavailable_total 2\n");
 	has(m, "\nfleetprof_collector_rows_merged_total 42\n");
 	has(m, "\nfleetprof_collector_commits_total 4\n");
+	has(m, "\n# TYPE fleetprof_collector_folds_total counter\n"
+	       "fleetprof_collector_folds_total 6\n");
+	has(m, "\nfleetprof_collector_fold_rows_total 17\n");
 	has(m,
 	    "\n# TYPE fleetprof_collector_commit_duration_seconds "
 	    "histogram\n"
@@ -126,8 +131,8 @@ static void test_render(void **state)
 			helps++;
 		for (char *p = m; (p = strstr(p, "# TYPE ")) != NULL; p++)
 			types++;
-		assert_int_equal(helps, 14);
-		assert_int_equal(types, 14);
+		assert_int_equal(helps, 16);
+		assert_int_equal(types, 16);
 	}
 	/* Too small a buffer: nothing usable, and it says so. */
 	{

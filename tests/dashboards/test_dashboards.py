@@ -184,7 +184,7 @@ def load_sql():
                    % (i, "NULL" if p is None else p, f, d))
     hourly = {}
     for b, s, f, nc, pc, tt, ct in FN:
-        out.append("INSERT INTO fn_stats VALUES (%s, %d, %d, %d, %d, %d, "
+        out.append("INSERT INTO fn_stats_raw VALUES (%s, %d, %d, %d, %d, %d, "
                    "%d);" % (tsql(b), s, f, nc, pc, tt, ct))
         k = (b // HOUR * HOUR, s, f)
         a = hourly.setdefault(k, [0, 0, 0, 0])
@@ -197,7 +197,7 @@ def load_sql():
                    "%d);" % (tsql(b), s, f, *a))
     shourly = {}
     for b, s, st, nc, sf, tt in ST:
-        out.append("INSERT INTO stack_stats VALUES (%s, %d, %d, %d, %d, "
+        out.append("INSERT INTO stack_stats_raw VALUES (%s, %d, %d, %d, %d, "
                    "%d);" % (tsql(b), s, st, nc, sf, tt))
         a = shourly.setdefault((b // HOUR * HOUR, s, st), [0, 0, 0])
         for j, v in enumerate((nc, sf, tt)):

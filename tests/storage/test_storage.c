@@ -118,6 +118,8 @@ static struct storage_writer *writer(void)
 	return w;
 }
 
+static void expect_merged_abc(void);
+
 static void test_merge_exactly_once(void **state)
 {
 	struct storage_writer *w = writer();
@@ -157,10 +159,30 @@ static void test_merge_exactly_once(void **state)
 	assert_int_equal(sql_ll("SELECT count(*) FROM ingested_batches"), 3);
 	assert_int_equal(sql_ll("SELECT count(*) FROM series"), 2);
 	assert_int_equal(sql_ll("SELECT count(*) FROM functions"), 3);
+	/* Appended, not folded yet: a, b and c each have their rows in this
+	 * writer's delta tables, and readers count them already. */
+	assert_int_equal(sql_ll("SELECT count(*) FROM fn_stats_delta"), 9);
+	assert_int_equal(sql_ll("SELECT count(*) FROM fn_stats_raw"), 0);
+	expect_merged_abc();
+	/* The fold: web-1's a + b become one raw row per function; web-2: c.
+	 * The same sums, nothing left in the delta tables. */
+	assert_int_equal(storage_fold_pending(w), 6 + 4 + 6);
+	assert_int_equal(storage_fold(w, NULL), 0);
+	assert_int_equal(storage_fold_pending(w), 0);
+	assert_int_equal(sql_ll("SELECT count(*) FROM fn_stats_delta"), 0);
+	assert_int_equal(sql_ll("SELECT count(*) FROM edge_stats_delta"), 0);
+	assert_int_equal(sql_ll("SELECT count(*) FROM stack_stats_delta"), 0);
+	assert_int_equal(sql_ll("SELECT count(*) FROM fn_stats_raw"), 6);
+	assert_int_equal(sql_ll("SELECT count(*) FROM fn_stats"), 6);
+	expect_merged_abc();
+	storage_writer_destroy(w);
+}
+
+/* What batches a, b and c of test_merge_exactly_once sum to. */
+static void expect_merged_abc(void)
+{
 	assert_int_equal(sql_ll("SELECT count(DISTINCT bucket) FROM fn_stats"),
 			 1);
-	/* web-1: a + b in one row per function; web-2: c. */
-	assert_int_equal(sql_ll("SELECT count(*) FROM fn_stats"), 6);
 	assert_int_equal(sql_ll("SELECT sum(ncalls) FROM fn_stats s JOIN "
 				"functions f ON f.id = s.fn_id "
 				"WHERE f.name = 'parse'"),
@@ -173,7 +195,6 @@ static void test_merge_exactly_once(void **state)
 	assert_int_equal(sql_ll("SELECT sum(pcalls) FROM edge_stats"), 3 * 12);
 	assert_int_equal(sql_ll("SELECT sum(total_ns) FROM stack_stats"),
 			 3 * 1908);
-	storage_writer_destroy(w);
 }
 
 static void test_paths_and_strings(void **state)
@@ -442,7 +463,7 @@ static void test_retention(void **state)
 	v = fp_test_sql(url, "SELECT fleetprof_ensure_partitions("
 			     "current_date - 10, current_date - 10)");
 	free(v);
-	v = fp_test_sql(url, "WITH a AS (INSERT INTO fn_stats VALUES "
+	v = fp_test_sql(url, "WITH a AS (INSERT INTO fn_stats_raw VALUES "
 			     "(now() - interval '10 days', 1, 1, 1, 1, 1, 1) "
 			     "RETURNING 1), b AS (INSERT INTO fn_stats_rollup "
 			     "VALUES (date_trunc('hour', now() - interval "
@@ -465,10 +486,11 @@ static void test_retention(void **state)
 				"bucket < now() - interval '9 days'"),
 			 1);
 	/* Today and the next two days exist for every table. */
-	assert_int_equal(sql_ll("SELECT count(*) FROM pg_class WHERE relname "
-				"= 'fn_stats_p' || to_char(current_date + 2, "
-				"'YYYYMMDD')"),
-			 1);
+	assert_int_equal(
+		sql_ll("SELECT count(*) FROM pg_class WHERE relname "
+		       "= 'fn_stats_raw_p' || to_char(current_date + 2, "
+		       "'YYYYMMDD')"),
+		1);
 	assert_int_equal(storage_maintain(w, &created, &dropped), 0);
 	assert_int_equal(created, 0);
 	assert_int_equal(dropped, 0);
@@ -490,6 +512,71 @@ static void test_identities_stable(void **state)
 	assert_true(storage_function_id("ab", "c", 1, "") !=
 		    storage_function_id("a", "bc", 1, ""));
 	assert_true(storage_stack_id(0, 5) != storage_stack_id(5, 0));
+}
+
+static long long host_calls(const char *table, const char *hosts)
+{
+	char q[256];
+	snprintf(q, sizeof(q),
+		 "SELECT coalesce(sum(t.ncalls), 0) FROM %s t JOIN series s "
+		 "ON s.id = t.series_id WHERE s.host LIKE '%s'",
+		 table, hosts);
+	return sql_ll(q);
+}
+
+/*
+ * Delta slots: two writers append to their own slots; one writer's
+ * session dies before it folds, its rows stay counted, and the next writer
+ * to start folds them from the table. The sums never change.
+ */
+static void test_delta_slots(void **state)
+{
+	struct storage_writer *a = writer(), *b = writer(), *c;
+	struct wire_batch x, y;
+	struct storage_merge_item it;
+	char q[128];
+	(void)state;
+
+	make_batch(&x, "slot-a", 0xc1, 1, T0 + 1800 * FP_NS_PER_SEC);
+	make_batch(&y, "slot-b", 0xc2, 1, T0 + 1800 * FP_NS_PER_SEC);
+	it = (struct storage_merge_item){&x, -1, 0};
+	assert_int_equal(storage_merge(a, &it, 1, NULL), 0);
+	it = (struct storage_merge_item){&y, -1, 0};
+	assert_int_equal(storage_merge(b, &it, 1, NULL), 0);
+	/* Earlier writers folded and left: slots 0 and 1, three rows each. */
+	assert_int_equal(sql_ll("SELECT count(*) FROM fn_stats_delta_0"), 3);
+	assert_int_equal(sql_ll("SELECT count(*) FROM fn_stats_delta_1"), 3);
+	assert_int_equal(host_calls("fn_stats", "slot-%"), 30);
+
+	/* a's session dies: its slot keeps its rows, still counted. */
+	snprintf(q, sizeof(q), "SELECT pg_terminate_backend(%d)::int",
+		 PQbackendPID(storage_writer_conn(a)));
+	assert_int_equal(sql_ll(q), 1);
+	storage_writer_destroy(a); /* its fold fails: nothing lost */
+	assert_int_equal(storage_fold(b, NULL), 0);
+	assert_int_equal(sql_ll("SELECT count(*) FROM fn_stats_delta_1"), 0);
+	assert_int_equal(sql_ll("SELECT count(*) FROM fn_stats_delta_0"), 3);
+	assert_int_equal(host_calls("fn_stats", "slot-%"), 30);
+	assert_int_equal(host_calls("fn_stats_raw", "slot-b"), 15);
+
+	/* The next writer takes the free slot 0 and folds what it holds. */
+	c = writer();
+	assert_int_equal(sql_ll("SELECT count(*) FROM fn_stats_delta"), 0);
+	assert_int_equal(sql_ll("SELECT count(*) FROM edge_stats_delta"), 0);
+	assert_int_equal(sql_ll("SELECT count(*) FROM stack_stats_delta"), 0);
+	assert_int_equal(host_calls("fn_stats_raw", "slot-%"), 30);
+	assert_int_equal(host_calls("fn_stats", "slot-%"), 30);
+	/* Its own appends go to slot 0 now. */
+	make_batch(&x, "slot-a", 0xc1, 2, T0 + 1800 * FP_NS_PER_SEC);
+	it = (struct storage_merge_item){&x, -1, 0};
+	assert_int_equal(storage_merge(c, &it, 1, NULL), 0);
+	assert_int_equal(sql_ll("SELECT count(*) FROM fn_stats_delta_0"), 3);
+	assert_int_equal(host_calls("fn_stats", "slot-a"), 30);
+	storage_writer_destroy(c); /* folds on the way out */
+	storage_writer_destroy(b);
+	assert_int_equal(sql_ll("SELECT count(*) FROM fn_stats_delta"), 0);
+	assert_int_equal(host_calls("fn_stats_raw", "slot-a"), 30);
+	assert_int_equal(host_calls("fn_stats_raw", "slot-b"), 15);
 }
 
 static void test_db_down(void **state)
@@ -516,6 +603,7 @@ int main(void)
 		cmocka_unit_test(test_preaggregation_and_window),
 		cmocka_unit_test(test_retention),
 		cmocka_unit_test(test_identities_stable),
+		cmocka_unit_test(test_delta_slots),
 		cmocka_unit_test(test_db_down),
 	};
 	int need = fp_test_need_db("test_storage");

@@ -93,6 +93,16 @@ void storage_writer_configure(struct storage_writer *w,
 int storage_maintain(struct storage_writer *w, int *created, int *dropped);
 
 /*
+ * Folds what this writer appended to its delta tables since its last fold
+ * into the raw tier, in one transaction that also empties them (schema
+ * 007). Readers see the same sums before and after. *rows (may be NULL):
+ * the keys folded. On failure nothing changed; call again later.
+ */
+int storage_fold(struct storage_writer *w, uint64_t *rows);
+/* Keys appended since the last fold (what the next fold writes). */
+size_t storage_fold_pending(const struct storage_writer *w);
+
+/*
  * Rolls the raw minutes that ended at least settle_s seconds ago into the
  * rollup tier, in at most max_hours hours (and ended days into the 1 d
  * tier); *hours says how many hours. 0 also when another session is
