@@ -128,6 +128,7 @@ struct collector {
 	struct collector_ctx *parked; /* idle while throttled */
 	int active;		      /* contexts not idle */
 	int draining;		      /* no context receives again */
+	atomic_int writer_seq;	      /* numbers the writer threads */
 	atomic_int throttled;	      /* receives paused (pending bytes) */
 	int64_t throttled_since;      /* mono ns */
 	struct nng_tls_config *tls;   /* for tls+tcp:// listeners */

@@ -77,6 +77,7 @@ struct writer_state {
 	int64_t next_maintenance; /* mono ns */
 	int64_t next_rollup;	  /* mono ns */
 	int64_t next_fold;	  /* mono ns */
+	int index;		  /* this writer's number, 0 .. nwriters-1 */
 	long crash_after;	  /* test fault injection, 0 = off */
 	long commits;
 	int64_t next_connect; /* mono ns */
@@ -112,7 +113,12 @@ static int ensure_connected(struct collector *c, struct writer_state *ws)
 		};
 		storage_writer_configure(ws->w, &o);
 		ws->next_maintenance = 0; /* right away on a new connection */
-		ws->next_fold = fp_mono_ns() + c->opt.fold_interval_ns;
+		/* Writers fold at staggered times, so while one folds the
+		 * others go on merging. */
+		ws->next_fold =
+			fp_mono_ns() + c->opt.fold_interval_ns +
+			c->opt.fold_interval_ns * ws->index /
+				(c->opt.writers > 0 ? c->opt.writers : 1);
 	}
 	if (rc != 0) {
 		if (ws->backoff == 0)
@@ -301,6 +307,7 @@ static void *writer_main(void *arg)
 	}
 	if (fault != NULL)
 		ws.crash_after = strtol(fault, NULL, 10);
+	ws.index = atomic_fetch_add(&c->writer_seq, 1);
 	/* Connect early so the first batch does not wait for it. */
 	ensure_connected(c, &ws);
 	maintain(c, &ws);

@@ -21,8 +21,9 @@
 --   that COMMIT, so every acked call is in the database once.
 -- * The writer also sums in memory what it appended since its last fold.
 --   A fold is one transaction: add those sums to the raw tier (one
---   INSERT … ON CONFLICT DO UPDATE per table, in key order) and TRUNCATE the
---   slot's children. Whatever a fold did, it did all or nothing.
+--   INSERT … ON CONFLICT DO UPDATE per table, in key order) and empty the
+--   slot's children (TRUNCATE, or DELETE if readers hold them for more
+--   than 200 ms). Whatever a fold did, it did all or nothing.
 -- * fn_stats, edge_stats and stack_stats are now views: raw UNION ALL
 --   delta, the names every reader, view and function already uses. A row is
 --   in raw or in a delta table, never both, in every snapshot a statement
@@ -88,21 +89,18 @@ CREATE TABLE stack_stats_delta (
 );
 
 -- 32 slots: COLLECTOR_MAX_WRITERS (16) writers for each of two collectors.
--- Autovacuum never has dead rows to find in them (they are emptied by
--- TRUNCATE), and their statistics would be stale anyway.
+-- A fold empties its slot by TRUNCATE, or by DELETE when readers hold the
+-- tables (autovacuum then reclaims the rows).
 DO $$
 BEGIN
 	FOR s IN 0..31 LOOP
 		EXECUTE format('CREATE TABLE fn_stats_delta_%s () '
-		               'INHERITS (fn_stats_delta) '
-		               'WITH (autovacuum_enabled = false)', s);
+		               'INHERITS (fn_stats_delta)', s);
 		EXECUTE format('CREATE TABLE edge_stats_delta_%s () '
-		               'INHERITS (edge_stats_delta) '
-		               'WITH (autovacuum_enabled = false)', s);
+		               'INHERITS (edge_stats_delta)', s);
 		EXECUTE format('CREATE TABLE stack_stats_delta_%s () '
-		               'INHERITS (stack_stats_delta) '
-		               'WITH (autovacuum_enabled = false)', s);
-		EXECUTE format('GRANT SELECT, INSERT, TRUNCATE ON '
+		               'INHERITS (stack_stats_delta)', s);
+		EXECUTE format('GRANT SELECT, INSERT, DELETE, TRUNCATE ON '
 		               'fn_stats_delta_%1$s, edge_stats_delta_%1$s, '
 		               'stack_stats_delta_%1$s TO fleetprof_writer', s);
 	END LOOP;

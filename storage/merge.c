@@ -175,39 +175,37 @@ static int exec_ok(PGconn *c, const char *sql, const char *what)
 
 static int fold_tx(struct storage_writer *w, int slot, int from_maps);
 
+/* The boolean a one-row query returns: 1 or 0, < 0 on error. */
+static int query_bool(PGconn *c, const char *sql, const char *what)
+{
+	PGresult *r = PQexec(c, sql);
+	int t;
+	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
+		return fail(c, r, what);
+	t = PQgetvalue(r, 0, 0)[0] == 't';
+	PQclear(r);
+	return t;
+}
+
 /* 1 if this session took the advisory lock of delta slot s, 0 if another
  * session holds it, < 0 on error. */
 static int try_slot(PGconn *c, int s, const char *fn)
 {
 	char sql[96];
-	PGresult *r;
-	int got;
 	snprintf(sql, sizeof(sql), "SELECT %s(%d, %d)", fn, DELTA_LOCK, s);
-	r = PQexec(c, sql);
-	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
-		return fail(c, r, "delta slot lock");
-	got = PQgetvalue(r, 0, 0)[0] == 't';
-	PQclear(r);
-	return got;
+	return query_bool(c, sql, "delta slot lock");
 }
 
 /* 1 if any of slot s's delta tables has a row, < 0 on error. */
 static int slot_has_rows(PGconn *c, int s)
 {
 	char sql[256];
-	PGresult *r;
-	int any;
 	snprintf(sql, sizeof(sql),
 		 "SELECT EXISTS (SELECT 1 FROM fn_stats_delta_%1$d) OR "
 		 "EXISTS (SELECT 1 FROM edge_stats_delta_%1$d) OR "
 		 "EXISTS (SELECT 1 FROM stack_stats_delta_%1$d)",
 		 s);
-	r = PQexec(c, sql);
-	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
-		return fail(c, r, "delta slot rows");
-	any = PQgetvalue(r, 0, 0)[0] == 't';
-	PQclear(r);
-	return any;
+	return query_bool(c, sql, "delta slot rows");
 }
 
 /*
@@ -1049,15 +1047,42 @@ static int fold_tx(struct storage_writer *w, int slot, int from_maps)
 		if ((rc = exec_ok(w->conn, sql, "fold")) != 0)
 			goto err;
 	}
-	/* Row locks above may wait for another writer's fold of the same
-	 * keys (that ends); only the wait for readers is bounded. */
+	/* Emptying the slot: TRUNCATE needs ACCESS EXCLUSIVE, which waits for
+	 * every reader of the tier views (a roller pass, a wide query). Wait
+	 * 200 ms at most, then DELETE instead: no lock readers hold blocks it,
+	 * and autovacuum reclaims the rows (the next TRUNCATE drops them
+	 * too). The upserts above are never thrown away for a reader. (Row
+	 * locks above may wait for another writer's fold of the same keys:
+	 * that ends.) */
 	snprintf(sql, sizeof(sql),
-		 "SET LOCAL lock_timeout = '2s'; "
+		 "SAVEPOINT empty; SET LOCAL lock_timeout = '200ms'; "
 		 "TRUNCATE fn_stats_delta_%1$d, edge_stats_delta_%1$d, "
 		 "stack_stats_delta_%1$d",
 		 slot);
-	if ((rc = exec_ok(w->conn, sql, "empty delta tables")) != 0)
-		goto err;
+	{
+		PGresult *r = PQexec(w->conn, sql);
+		int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+		PQclear(r);
+		if (!ok && PQstatus(w->conn) != CONNECTION_OK) {
+			rc = fail(w->conn, NULL, "empty delta tables");
+			goto err;
+		}
+		if (!ok) {
+			snprintf(sql, sizeof(sql),
+				 "ROLLBACK TO SAVEPOINT empty; "
+				 "SET LOCAL lock_timeout = 0; "
+				 "DELETE FROM fn_stats_delta_%1$d; "
+				 "DELETE FROM edge_stats_delta_%1$d; "
+				 "DELETE FROM stack_stats_delta_%1$d",
+				 slot);
+			if ((rc = exec_ok(w->conn, sql,
+					  "empty delta tables")) != 0)
+				goto err;
+			fp_info("storage: fold: readers held delta slot %d; "
+				"emptied it by DELETE",
+				slot);
+		}
+	}
 	return exec_ok(w->conn, "COMMIT", "commit fold");
 err:
 	if (PQstatus(w->conn) == CONNECTION_OK)

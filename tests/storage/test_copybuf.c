@@ -72,13 +72,13 @@ static void test_binary(void **state)
 	copybuf_bin_trailer(&b);
 	{
 		static const char want[] =
-			"PGCOPY\n\377\r\n\0"		/* signature */
-			"\0\0\0\0"			/* flags */
-			"\0\0\0\0"			/* extension length */
-			"\0\2"				/* 2 fields */
+			"PGCOPY\n\377\r\n\0" /* signature */
+			"\0\0\0\0"	     /* flags */
+			"\0\0\0\0"	     /* extension length */
+			"\0\2"		     /* 2 fields */
 			"\0\0\0\x08\0\0\0\0\x03\x93\x87\0" /* 60,000,000 µs */
 			"\0\0\0\x08\xff\xff\xff\xff\xff\xff\xff\xfe" /* -2 */
-			"\xff\xff";			/* trailer */
+			"\xff\xff"; /* trailer */
 		expect_buf(&b, want, sizeof(want) - 1);
 	}
 	/* Before 2000: negative microseconds. */

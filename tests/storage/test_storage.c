@@ -579,6 +579,44 @@ static void test_delta_slots(void **state)
 	assert_int_equal(host_calls("fn_stats_raw", "slot-b"), 15);
 }
 
+/* A reader holding the delta tables (a long query, a roller pass) cannot
+ * make a fold fail or wait: it empties the slot by DELETE instead of
+ * TRUNCATE, and the sums are the same for the reader and after. */
+static void test_fold_under_reader(void **state)
+{
+	struct storage_writer *w = writer();
+	struct wire_batch x;
+	struct storage_merge_item it;
+	PGconn *reader;
+	PGresult *r;
+	(void)state;
+
+	make_batch(&x, "reader-1", 0xd1, 1, T0 + 2400 * FP_NS_PER_SEC);
+	assert_int_equal(sql_ll("SELECT sum(pg_relation_size(inhrelid)) FROM "
+				"pg_inherits WHERE inhparent = "
+				"'fn_stats_delta'::regclass"),
+			 0);
+	it = (struct storage_merge_item){&x, -1, 0};
+	assert_int_equal(storage_merge(w, &it, 1, NULL), 0);
+	assert_int_equal(storage_connect(url, &reader, NULL, 0), 0);
+	r = PQexec(reader, "BEGIN; SELECT count(*) FROM fn_stats");
+	assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+	PQclear(r);
+	assert_int_equal(storage_fold(w, NULL), 0);
+	assert_int_equal(storage_fold_pending(w), 0);
+	assert_int_equal(host_calls("fn_stats_raw", "reader-1"), 15);
+	assert_int_equal(host_calls("fn_stats", "reader-1"), 15);
+	assert_int_equal(sql_ll("SELECT count(*) FROM fn_stats_delta"), 0);
+	/* Emptied by DELETE: the pages are still there (TRUNCATE, every
+	 * fold before this one, leaves none). */
+	assert_true(sql_ll("SELECT sum(pg_relation_size(inhrelid)) FROM "
+			   "pg_inherits WHERE inhparent = "
+			   "'fn_stats_delta'::regclass") > 0);
+	PQclear(PQexec(reader, "COMMIT"));
+	PQfinish(reader);
+	storage_writer_destroy(w);
+}
+
 static void test_db_down(void **state)
 {
 	PGconn *c = NULL;
@@ -604,6 +642,7 @@ int main(void)
 		cmocka_unit_test(test_retention),
 		cmocka_unit_test(test_identities_stable),
 		cmocka_unit_test(test_delta_slots),
+		cmocka_unit_test(test_fold_under_reader),
 		cmocka_unit_test(test_db_down),
 	};
 	int need = fp_test_need_db("test_storage");
