@@ -541,13 +541,14 @@ static long long table_bytes(PGconn *c, const char *table)
 static const char *const raw_tables[3] = {"fn_stats_raw", "edge_stats_raw",
 					  "stack_stats_raw"};
 
-/* Rows appended by the collector's writers and not folded into raw yet. */
+/* 1 while rows appended by the collector's writers are not folded into
+ * raw yet, 0 once none is left. */
 static long long delta_rows(PGconn *c)
 {
 	return db_i64(c,
-		      "SELECT (SELECT count(*) FROM fn_stats_delta) + "
-		      "(SELECT count(*) FROM edge_stats_delta) + "
-		      "(SELECT count(*) FROM stack_stats_delta) + 0 * "
+		      "SELECT (EXISTS (SELECT 1 FROM fn_stats_delta) OR "
+		      "EXISTS (SELECT 1 FROM edge_stats_delta) OR "
+		      "EXISTS (SELECT 1 FROM stack_stats_delta))::int + 0 * "
 		      "length($1)",
 		      "");
 }
@@ -564,38 +565,51 @@ static double wait_folded(PGconn *c, double limit, long long *left)
 			return s;
 		if (*left < 0 || s > limit)
 			return -1;
-		usleep(100 * 1000);
+		/* Not often: a reader of the delta tables makes a fold's
+		 * TRUNCATE wait. */
+		usleep(1000 * 1000);
 	}
 }
 
-/* The collector's folds_total, from /metrics (-1 without). */
-static long long folds_total(const struct opts *o)
+/* A counter of the collector's /metrics (suffix of its name), -1 without.
+ */
+static double metric_num(const struct opts *o, const char *suffix)
 {
 	char *m = o->metrics ? http_get(o->metrics) : NULL;
 	char v[32];
-	long long n = -1;
+	double n = -1;
 	if (m != NULL) {
-		metric_sample(m, "folds_total", v, sizeof(v));
+		metric_sample(m, suffix, v, sizeof(v));
 		if (strcmp(v, "absent") != 0)
-			n = strtoll(v, NULL, 10);
+			n = strtod(v, NULL);
 	}
 	free(m);
 	return n;
 }
 
-static double fold_report(PGconn *c, const char *phase)
+/* Waits for the last fold; returns the seconds the folds took from the
+ * last ack until the delta tables were empty (fold_seconds_total), or the
+ * wall time waited without /metrics; < 0 if they did not empty. */
+static double fold_report(PGconn *c, const struct opts *o, const char *phase)
 {
 	long long left;
-	double s = wait_folded(c, 90, &left);
-	if (s >= 0)
-		printf("fold (%s): the delta tables were empty %.1f s after "
-		       "the last ack (the collector folds every 30 s by "
-		       "default, or sooner at 500000 keys per writer)\n",
-		       phase, s);
-	else
-		printf("fold (%s): %lld row(s) still in the delta tables after "
-		       "90 s\n",
+	double f0 = metric_num(o, "fold_seconds_total"), f1;
+	double s = wait_folded(c, 150, &left);
+	if (s < 0) {
+		printf("fold (%s): rows still in the delta tables after 150 s "
+		       "(%lld)\n",
 		       phase, left);
+		return s;
+	}
+	f1 = metric_num(o, "fold_seconds_total");
+	printf("fold (%s): the delta tables were empty %.1f s after the last "
+	       "ack (folds run at each minute + fold_delay, 12 s by default)",
+	       phase, s);
+	if (f0 >= 0 && f1 >= 0) {
+		printf("; the folds in that time took %.1f s\n", f1 - f0);
+		return f1 - f0;
+	}
+	printf("\n");
 	return s;
 }
 
@@ -775,7 +789,7 @@ int main(int argc, char **argv)
 		return 1;
 	if (check_totals(c, "bench-steady", steady) != 0)
 		rc = 1;
-	fold_report(c, "steady");
+	fold_report(c, &o, "steady");
 	storage_report(c, &o, "bench-steady", "as written");
 	/* Dead row versions from the in-bucket updates are part of what was
 	 * written; autovacuum makes that space reusable. The compacted
@@ -788,7 +802,8 @@ int main(int argc, char **argv)
 	storage_report(c, &o, "bench-steady", "compacted");
 
 	if (o.saturate > 0) {
-		long long folds0 = folds_total(&o), folds1;
+		double folds0 = metric_num(&o, "folds_total"), folds1;
+		double fsec0 = metric_num(&o, "fold_seconds_total"), fsec1;
 		double tail;
 		sat_rss.start_kb = sat_rss.max_kb = rss_kb(o.pid);
 		satj = run_loadgen(&o, "bench-saturate", 0, o.saturate, 60000,
@@ -818,17 +833,18 @@ int main(int argc, char **argv)
 			return 1;
 		if (check_totals(c, "bench-saturate", satj) != 0)
 			rc = 1;
-		folds1 = folds_total(&o);
+		folds1 = metric_num(&o, "folds_total");
+		fsec1 = metric_num(&o, "fold_seconds_total");
 		if (folds0 >= 0 && folds1 >= 0)
-			printf("folds during saturation: %lld (the rows/s "
-			       "above "
-			       "include their cost)\n",
-			       folds1 - folds0);
-		tail = fold_report(c, "saturation");
+			printf("folds during saturation: %.0f, %.1f s in all, "
+			       "beside the merges (the rows/s above include "
+			       "their cost)\n",
+			       folds1 - folds0, fsec1 - fsec0);
+		tail = fold_report(c, &o, "saturation");
 		if (tail >= 0)
-			printf("end to end (saturation) counting the wait for "
-			       "its last fold as well: %.0f rows/s = %.2fx the "
-			       "floor\n",
+			printf("end to end (saturation) counting the folds "
+			       "after the last ack as well: %.0f rows/s = "
+			       "%.2fx the floor\n",
 			       sat * o.saturate / (o.saturate + tail),
 			       floor_rate > 0 ? sat * o.saturate /
 							(o.saturate + tail) /

@@ -1,13 +1,14 @@
 /*
  * fleetprof-collector internals: the nng REP server (server.c) hands decoded
- * batches to one writer thread (writer.c), which merges them into
- * PostgreSQL in group commits and only then sends each batch's reply.
- * Threads: nng's callback threads run the server and the HTTP endpoints
- * (http.c); the writer owns the database connection; the main thread waits
- * for signals (drain, reload). config.c fills the options; SIGHUP changes
- * commit_ms, max_group (down only), max_rows, the retentions, the
- * maintenance interval, log_level and drain_timeout_ns under c->lock, and
- * tokens under c->auth_lock: read those under the same lock.
+ * batches to the writer threads (writer.c), each agent's to the same one,
+ * which merge them into PostgreSQL in group commits and only then send each
+ * batch's reply. Threads: nng's callback threads run the server and the
+ * HTTP endpoints (http.c); each writer owns a database connection, and its
+ * fold thread another; the main thread waits for signals (drain, reload).
+ * config.c fills the options; SIGHUP changes commit_ms, max_group (down
+ * only), max_rows, the retentions, the maintenance interval, the fold
+ * settings, log_level and drain_timeout_ns under c->lock, and tokens under
+ * c->auth_lock: read those under the same lock.
  */
 #ifndef COLLECTOR_COLLECTOR_H
 #define COLLECTOR_COLLECTOR_H
@@ -24,6 +25,7 @@
 struct collector_tokens;
 struct nng_tls_config;
 struct nng_http_server;
+struct storage_fold_job;
 
 #define COLLECTOR_MAX_WRITERS 16
 
@@ -39,7 +41,8 @@ struct collector_options {
 	int64_t rollup_retention_ns; /* rollup tier (90 d) */
 	int64_t rollup_bucket_ns;    /* rollup width (1 h) */
 	int64_t maintenance_interval_ns; /* partitions + retention (10 min) */
-	int64_t fold_interval_ns;	 /* delta -> raw tier (30 s) */
+	int64_t fold_interval_ns;	 /* delta -> raw tier (60 s) */
+	int64_t fold_delay_ns;		 /* after each multiple (12 s) */
 	long fold_max_rows;		 /* or sooner at this many keys */
 	struct wire_limits limits;
 
@@ -68,6 +71,28 @@ struct collector_ctx {
 	struct collector_ctx *parked_next; /* backpressure list link */
 };
 
+/*
+ * One writer (writer.c): its queue, its thread, and the fold thread beside
+ * it with a connection of its own. Each agent's batches go to one writer,
+ * so its sums collapse in that writer's fold maps. Fields under c->lock.
+ */
+struct collector_writer {
+	struct collector *c;
+	int index;
+	struct collector_ctx *qhead, *qtail; /* waiting for this writer */
+	int qlen;
+	pthread_cond_t cond; /* a batch queued, or stopping (wall clock) */
+	pthread_t thread, folder;
+	int folder_started;
+	/* The fold hand-off: the writer puts a job, the fold thread folds it
+	 * and marks it done, the writer takes it back. */
+	struct storage_fold_job *job; /* out to the fold thread, or NULL */
+	int job_done;		      /* folded: the writer reclaims it */
+	int job_orphan; /* its storage writer is gone: the folder frees it */
+	int fold_stop;
+	pthread_cond_t fold_cond; /* job put or done, fold_stop (wall) */
+};
+
 /* FP_E codes 1..N of common/include/fp/error.h; index 0 = other. */
 #define COLLECTOR_ERR_ONE(name, num, msg) +1
 #define COLLECTOR_NREASONS (1 FP_ERRNO_MAP(COLLECTOR_ERR_ONE))
@@ -82,7 +107,7 @@ struct collector_stats {
 	atomic_uint_least64_t unavailable;
 	atomic_uint_least64_t commits;
 	atomic_uint_least64_t rows;
-	atomic_uint_least64_t folds, fold_rows;
+	atomic_uint_least64_t folds, fold_rows, fold_ns;
 	atomic_uint_least64_t reconnects;
 
 	/* metrics.c: replies with retry=false, by FP_E code (0 = other). */
@@ -104,11 +129,8 @@ struct collector {
 	int nctx;
 
 	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	struct collector_ctx *qhead, *qtail; /* waiting for the writer */
-	int qlen;
 	int stopping;
-	pthread_t writers[COLLECTOR_MAX_WRITERS];
+	struct collector_writer writers[COLLECTOR_MAX_WRITERS];
 	int nwriters; /* started */
 
 	struct collector_stats stats;
@@ -128,7 +150,6 @@ struct collector {
 	struct collector_ctx *parked; /* idle while throttled */
 	int active;		      /* contexts not idle */
 	int draining;		      /* no context receives again */
-	atomic_int writer_seq;	      /* numbers the writer threads */
 	atomic_int throttled;	      /* receives paused (pending bytes) */
 	int64_t throttled_since;      /* mono ns */
 	struct nng_tls_config *tls;   /* for tls+tcp:// listeners */

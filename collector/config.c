@@ -83,6 +83,7 @@ enum {
 	I_ROLLUP_BUCKET,
 	I_MAINT,
 	I_FOLD,
+	I_FOLD_DELAY,
 	I_FOLD_ROWS,
 	I_COUNT
 };
@@ -158,6 +159,11 @@ static const struct opt_def opts[I_COUNT] = {
 		    T_DURATION, OFF(fold_interval_ns), FP_NS_PER_MS, NS_HOUR,
 		    O_RELOAD, "DURATION",
 		    "fold appended rows into the raw tier this often"},
+	[I_FOLD_DELAY] = {"storage", "fold_delay", "--fold-delay", NULL,
+			  T_DURATION, OFF(fold_delay_ns), 0, NS_HOUR, O_RELOAD,
+			  "DURATION",
+			  "fold this long after each multiple of the "
+			  "interval (the agents' flush interval and a margin)"},
 	[I_FOLD_ROWS] = {"storage", "fold_max_rows", "--fold-max-rows", NULL,
 			 T_LONG, OFF(fold_max_rows), 1000, 100000000, O_RELOAD,
 			 "N", "or sooner, once a writer holds this many keys"},
@@ -861,6 +867,15 @@ static int cross_check(struct load *ld)
 			b);
 		return FP_EINVAL;
 	}
+	if (o->fold_delay_ns >= o->fold_interval_ns) {
+		origin(cfg, I_FOLD_DELAY, where, sizeof(where));
+		fmt_duration(o->fold_delay_ns, a, sizeof(a));
+		fmt_duration(o->fold_interval_ns, b, sizeof(b));
+		set_err(ld->err, ld->errlen,
+			"%s: %s is not shorter than fold_interval (%s)", where,
+			a, b);
+		return FP_EINVAL;
+	}
 	if (bucket != NS_HOUR) {
 		/* Kept so that existing files still load: since schema 6 the
 		 * rollup tier is computed in the database, in UTC hours. */
@@ -898,8 +913,9 @@ static int set_defaults(struct collector_config *cfg)
 	o->rollup_retention_ns = 90 * NS_DAY;
 	o->rollup_bucket_ns = NS_HOUR;
 	o->maintenance_interval_ns = 10 * NS_MIN;
-	o->fold_interval_ns = 30 * FP_NS_PER_SEC;
-	o->fold_max_rows = 500000;
+	o->fold_interval_ns = 60 * FP_NS_PER_SEC;
+	o->fold_delay_ns = 12 * FP_NS_PER_SEC;
+	o->fold_max_rows = 2000000;
 	return 0;
 }
 

@@ -138,6 +138,12 @@ size_t collector_metrics_render(struct collector *c, char *buf, size_t len)
 	       get(&s->folds));
 	metric(&o, P "fold_rows_total", "counter",
 	       "Keys added to the raw tier by folds.", get(&s->fold_rows));
+	put(&o,
+	    "# HELP " P "fold_seconds_total Time spent in folds (on the fold "
+	    "threads' own connections: merges go on meanwhile).\n"
+	    "# TYPE " P "fold_seconds_total counter\n" P
+	    "fold_seconds_total %.6f\n",
+	    (double)get(&s->fold_ns) / 1e9);
 	metric(&o, P "commits_total", "counter",
 	       "Transactions committed by the writer.", get(&s->commits));
 	put(&o,

@@ -39,7 +39,11 @@ void collector_init(struct collector *c)
 	pthread_condattr_t ca;
 
 	pthread_mutex_init(&c->lock, NULL);
-	pthread_cond_init(&c->cond, NULL); /* the writer waits in wall time */
+	for (int i = 0; i < COLLECTOR_MAX_WRITERS; i++) {
+		/* Writers and fold threads wait in wall time. */
+		pthread_cond_init(&c->writers[i].cond, NULL);
+		pthread_cond_init(&c->writers[i].fold_cond, NULL);
+	}
 	pthread_mutex_init(&c->auth_lock, NULL);
 	pthread_mutex_init(&c->srv_lock, NULL);
 	pthread_condattr_init(&ca);
@@ -54,7 +58,10 @@ void collector_fini(struct collector *c)
 	pthread_cond_destroy(&c->srv_cond);
 	pthread_mutex_destroy(&c->srv_lock);
 	pthread_mutex_destroy(&c->auth_lock);
-	pthread_cond_destroy(&c->cond);
+	for (int i = 0; i < COLLECTOR_MAX_WRITERS; i++) {
+		pthread_cond_destroy(&c->writers[i].cond);
+		pthread_cond_destroy(&c->writers[i].fold_cond);
+	}
 	pthread_mutex_destroy(&c->lock);
 }
 

@@ -10,6 +10,7 @@
  */
 #include "collector.h"
 #include "fp/error.h"
+#include "fp/hash.h"
 #include "fp/log.h"
 #include "fp/timeutil.h"
 #include "storage/storage.h"
@@ -20,17 +21,23 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Each agent's batches go to one writer, so that writer's fold maps sum
+ * its flushes of a minute into one row per key. */
 void collector_writer_enqueue(struct collector *c, struct collector_ctx *x)
 {
+	struct collector_writer *wr;
+	uint64_t h = fp_hash64(x->batch->agent.id, WIRE_AGENT_ID_LEN, 0);
+
 	pthread_mutex_lock(&c->lock);
+	wr = &c->writers[c->nwriters > 1 ? h % (uint64_t)c->nwriters : 0];
 	x->next = NULL;
-	if (c->qtail != NULL)
-		c->qtail->next = x;
+	if (wr->qtail != NULL)
+		wr->qtail->next = x;
 	else
-		c->qhead = x;
-	c->qtail = x;
-	c->qlen++;
-	pthread_cond_signal(&c->cond);
+		wr->qhead = x;
+	wr->qtail = x;
+	wr->qlen++;
+	pthread_cond_signal(&wr->cond);
 	pthread_mutex_unlock(&c->lock);
 }
 
@@ -73,16 +80,61 @@ static void reply_status(struct collector *c, struct collector_ctx *x, int rc,
 }
 
 struct writer_state {
+	struct collector_writer *wr;
 	struct storage_writer *w;
 	int64_t next_maintenance; /* mono ns */
-	int64_t next_rollup;	  /* mono ns */
-	int64_t next_fold;	  /* mono ns */
-	int index;		  /* this writer's number, 0 .. nwriters-1 */
+	int64_t next_fold;	  /* wall ns */
+	int64_t next_rollup;	  /* mono ns, when there is no fold thread */
 	long crash_after;	  /* test fault injection, 0 = off */
 	long commits;
 	int64_t next_connect; /* mono ns */
 	int64_t backoff;
 };
+
+/* Waits on cond until `until` (wall ns); the caller holds c->lock. */
+static int wait_until(pthread_cond_t *cond, pthread_mutex_t *lock,
+		      int64_t until)
+{
+	struct timespec ts;
+	ts.tv_sec = (time_t)(until / FP_NS_PER_SEC);
+	ts.tv_nsec = (long)(until % FP_NS_PER_SEC);
+	return pthread_cond_timedwait(cond, lock, &ts);
+}
+
+/* The next fold time after now (wall ns): a multiple of the interval plus
+ * the delay, so one fold holds each bucket whole once the agents' last
+ * flushes for it are in. */
+static int64_t next_fold_at(int64_t now, int64_t every, int64_t delay)
+{
+	if (every <= 0)
+		every = 60 * FP_NS_PER_SEC;
+	if (delay < 0 || delay >= every)
+		delay = 0;
+	return ((now - delay) / every + 1) * every + delay;
+}
+
+/*
+ * Destroys the storage writer. A fold job it handed out and that is still
+ * out becomes the fold thread's to free: the writer's slots are free once
+ * its session ends, and whoever takes them folds what they hold.
+ */
+static void drop_writer(struct collector *c, struct writer_state *ws)
+{
+	struct collector_writer *wr = ws->wr;
+	pthread_mutex_lock(&c->lock);
+	if (wr->job != NULL) {
+		if (wr->job_done) {
+			storage_writer_reclaim(ws->w, wr->job);
+			wr->job = NULL;
+			wr->job_done = 0;
+		} else {
+			wr->job_orphan = 1;
+		}
+	}
+	pthread_mutex_unlock(&c->lock);
+	storage_writer_destroy(ws->w);
+	ws->w = NULL;
+}
 
 static int ensure_connected(struct collector *c, struct writer_state *ws)
 {
@@ -93,8 +145,7 @@ static int ensure_connected(struct collector *c, struct writer_state *ws)
 	if (ws->w != NULL) {
 		if (PQstatus(storage_writer_conn(ws->w)) == CONNECTION_OK)
 			return 0;
-		storage_writer_destroy(ws->w);
-		ws->w = NULL;
+		drop_writer(c, ws);
 	}
 	if (fp_mono_ns() < ws->next_connect)
 		return FP_EDBDOWN;
@@ -113,12 +164,11 @@ static int ensure_connected(struct collector *c, struct writer_state *ws)
 		};
 		storage_writer_configure(ws->w, &o);
 		ws->next_maintenance = 0; /* right away on a new connection */
-		/* Writers fold at staggered times, so while one folds the
-		 * others go on merging. */
+		pthread_mutex_lock(&c->lock);
 		ws->next_fold =
-			fp_mono_ns() + c->opt.fold_interval_ns +
-			c->opt.fold_interval_ns * ws->index /
-				(c->opt.writers > 0 ? c->opt.writers : 1);
+			next_fold_at(fp_wall_ns(), c->opt.fold_interval_ns,
+				     c->opt.fold_delay_ns);
+		pthread_mutex_unlock(&c->lock);
 	}
 	if (rc != 0) {
 		if (ws->backoff == 0)
@@ -141,83 +191,83 @@ static int ensure_connected(struct collector *c, struct writer_state *ws)
 }
 
 /*
- * The rollup tier: every minute the raw minutes that ended ROLLUP_SETTLE_S
- * ago (so the agents' last flushes and retries for them are in) are added
- * to their hour's rollup rows, a few hours per call so a backlog never
- * holds one transaction long. Until then readers get those minutes from
- * raw: this is speed, not exactness.
+ * The fold: what a writer appended to its delta slot goes into the raw
+ * tier at each multiple of fold_interval plus fold_delay (wall clock), or
+ * sooner once its fold maps hold fold_max_rows keys (about 130 bytes a
+ * key). With 60 s buckets, a 60 s interval and a delay just over the
+ * agents' flush interval, one fold holds each bucket whole, so each raw
+ * row is written about once however often agents flush. The writer hands
+ * its slot to its fold thread and appends to its spare slot meanwhile: a
+ * merge never waits for a fold. If the previous fold is still out, this
+ * one waits for it (the maps grow meanwhile).
  */
-#define ROLLUP_EVERY_NS (60 * FP_NS_PER_SEC)
-#define ROLLUP_SETTLE_S 120
-#define ROLLUP_MAX_HOURS 4
-
-static void rollup(struct writer_state *ws, int64_t now)
+static void count_fold(struct collector *c, uint64_t rows, int64_t ns)
 {
-	int hours = 0;
-
-	if (ws->w == NULL || now < ws->next_rollup)
-		return;
-	ws->next_rollup = now + ROLLUP_EVERY_NS;
-	if (storage_rollup(ws->w, ROLLUP_SETTLE_S, ROLLUP_MAX_HOURS, &hours) !=
-	    0) {
-		fp_warn("rollup failed; retrying in a minute");
-		return;
-	}
-	if (hours > 0)
-		fp_info("rollup: %d hour(s) rolled up", hours);
-	if (hours == ROLLUP_MAX_HOURS)
-		ws->next_rollup = now; /* a backlog: go on after a commit */
-}
-
-/*
- * The fold: what this writer appended to its delta tables goes into the raw
- * tier every fold_interval, or sooner once its fold maps hold fold_max_rows
- * keys (their memory: about 130 bytes a key). The longer the interval, the
- * more agent flushes one raw row update covers (at 10 s flushes and 60 s
- * buckets, a 30 s interval updates each raw row twice instead of six
- * times), and the more rows readers find in the delta tables.
- */
-static void fold(struct collector *c, struct writer_state *ws, int64_t now,
-		 int force)
-{
-	int64_t every;
-	long max_rows;
-	uint64_t rows = 0;
-	size_t pending;
-	if (ws->w == NULL)
-		return;
-	pthread_mutex_lock(&c->lock);
-	every = c->opt.fold_interval_ns;
-	max_rows = c->opt.fold_max_rows;
-	pthread_mutex_unlock(&c->lock);
-	pending = storage_fold_pending(ws->w);
-	if (!force && now < ws->next_fold &&
-	    (max_rows <= 0 || pending < (size_t)max_rows))
-		return;
-	ws->next_fold = now + (every > 0 ? every : 30 * FP_NS_PER_SEC);
-	if (storage_fold(ws->w, &rows) != 0) {
-		fp_warn("fold of %zu key(s) into the raw tier failed; they "
-			"stay in the delta tables, retrying",
-			pending);
-		ws->next_fold = now + FP_NS_PER_SEC;
-		return;
-	}
 	if (rows > 0) {
 		atomic_fetch_add(&c->stats.folds, 1);
 		atomic_fetch_add(&c->stats.fold_rows, rows);
 	}
+	atomic_fetch_add(&c->stats.fold_ns, (uint64_t)(ns > 0 ? ns : 0));
 }
 
-/* Partitions ahead and retention, every maintenance interval; the rollup
- * every minute; the fold. */
+static int64_t rollup(PGconn *conn, int64_t now, int64_t next);
+
+static void fold(struct collector *c, struct writer_state *ws)
+{
+	struct collector_writer *wr = ws->wr;
+	int64_t now = fp_wall_ns(), every, delay;
+	long max_rows;
+	struct storage_fold_job *j;
+
+	if (ws->w == NULL)
+		return;
+	pthread_mutex_lock(&c->lock);
+	every = c->opt.fold_interval_ns;
+	delay = c->opt.fold_delay_ns;
+	max_rows = c->opt.fold_max_rows;
+	if (wr->job != NULL && wr->job_done && !wr->job_orphan) {
+		storage_writer_reclaim(ws->w, wr->job);
+		wr->job = NULL;
+		wr->job_done = 0;
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (now < ws->next_fold &&
+	    (max_rows <= 0 || storage_fold_pending(ws->w) < (size_t)max_rows))
+		return;
+	if (!wr->folder_started) {
+		/* No fold thread: fold here, at the same times. */
+		uint64_t rows = 0;
+		int64_t t0 = fp_mono_ns();
+		ws->next_fold = next_fold_at(now, every, delay);
+		if (storage_fold(ws->w, &rows) != 0)
+			fp_warn("fold into the raw tier failed; its rows stay "
+				"in the delta tables, retrying");
+		count_fold(c, rows, fp_mono_ns() - t0);
+		return;
+	}
+	pthread_mutex_lock(&c->lock);
+	if (wr->job == NULL) {
+		if ((j = storage_writer_retire(ws->w)) != NULL) {
+			wr->job = j;
+			wr->job_done = 0;
+			pthread_cond_broadcast(&wr->fold_cond);
+		}
+		ws->next_fold = next_fold_at(now, every, delay);
+	} /* else the previous fold is still out: again at the next call */
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* Partitions ahead and retention, every maintenance interval; the fold. */
 static void maintain(struct collector *c, struct writer_state *ws)
 {
 	int created = 0, dropped = 0;
 	int64_t now = fp_mono_ns();
 	struct storage_writer_opts o;
 	int64_t every;
-	fold(c, ws, now, 0);
-	rollup(ws, now);
+	fold(c, ws);
+	if (ws->w != NULL && !ws->wr->folder_started)
+		ws->next_rollup = rollup(storage_writer_conn(ws->w), now,
+					 ws->next_rollup);
 	if (ws->w == NULL || now < ws->next_maintenance)
 		return;
 	/* Settings SIGHUP may have changed are read under the lock. */
@@ -235,6 +285,172 @@ static void maintain(struct collector *c, struct writer_state *ws)
 	if (created > 0 || dropped > 0)
 		fp_notice("maintenance: %d partition(s) created, %d dropped",
 			  created, dropped);
+}
+
+/*
+ * The rollup tier: every minute the raw minutes that ended ROLLUP_SETTLE_S
+ * ago (so the agents' last flushes and retries for them are in) are added
+ * to their hour's rollup rows, a few hours per call so a backlog never
+ * holds one transaction long. Until then readers get those minutes from
+ * raw: this is speed, not exactness. Run by the fold threads (one at a
+ * time: the database lets one session roll up).
+ */
+#define ROLLUP_EVERY_NS (60 * FP_NS_PER_SEC)
+#define ROLLUP_SETTLE_S 120
+#define ROLLUP_MAX_HOURS 4
+
+static int64_t rollup(PGconn *conn, int64_t now, int64_t next)
+{
+	int hours = 0;
+
+	if (now < next)
+		return next;
+	if (storage_rollup(conn, ROLLUP_SETTLE_S, ROLLUP_MAX_HOURS, &hours) !=
+	    0) {
+		fp_warn("rollup failed; retrying in a minute");
+		return now + ROLLUP_EVERY_NS;
+	}
+	if (hours > 0)
+		fp_info("rollup: %d hour(s) rolled up", hours);
+	/* A backlog: go on soon. */
+	return now +
+	       (hours == ROLLUP_MAX_HOURS ? FP_NS_PER_SEC : ROLLUP_EVERY_NS);
+}
+
+/* The fold thread's connection: made (with its staging tables) when
+ * needed, with the writer's backoff rule. NULL while the database is down.
+ */
+static PGconn *fold_conn(struct collector *c, PGconn *conn, int64_t *backoff,
+			 int64_t *next_connect)
+{
+	char err[256];
+	if (conn != NULL && PQstatus(conn) == CONNECTION_OK)
+		return conn;
+	if (conn != NULL)
+		PQfinish(conn);
+	if (fp_mono_ns() < *next_connect)
+		return NULL;
+	conn = NULL;
+	if (storage_connect(c->opt.conninfo, &conn, err, sizeof(err)) != 0 ||
+	    storage_fold_conn_init(conn) != 0) {
+		if (conn != NULL)
+			PQfinish(conn);
+		*backoff = *backoff ? *backoff * 2 : 100 * FP_NS_PER_MS;
+		if (*backoff > 5 * FP_NS_PER_SEC)
+			*backoff = 5 * FP_NS_PER_SEC;
+		*next_connect = fp_mono_ns() + *backoff;
+		return NULL;
+	}
+	*backoff = 0;
+	return conn;
+}
+
+/*
+ * The fold thread of one writer: folds the jobs its writer hands over on a
+ * connection of its own, and runs the rollup. A failed fold is retried
+ * (from the table: COMMIT's outcome may be unknown) until it succeeds or
+ * the writer's session is found gone (its slots then go to the next writer
+ * that starts, which folds them).
+ */
+static void *folder_main(void *arg)
+{
+	struct collector_writer *wr = arg;
+	struct collector *c = wr->c;
+	PGconn *conn = NULL;
+	int64_t backoff = 0, next_connect = 0, next_rollup = 0;
+
+	pthread_mutex_lock(&c->lock);
+	for (;;) {
+		struct storage_fold_job *j;
+		uint64_t rows = 0;
+		int rc;
+
+		while (!wr->fold_stop && (wr->job == NULL || wr->job_done) &&
+		       fp_mono_ns() < next_rollup)
+			wait_until(&wr->fold_cond, &c->lock,
+				   fp_wall_ns() + FP_NS_PER_SEC);
+		if (wr->fold_stop && wr->job != NULL && wr->job_orphan) {
+			/* Never run: its rows stay in the slot, which the
+			 * next writer to start folds. */
+			storage_fold_job_free(wr->job);
+			wr->job = NULL;
+			wr->job_orphan = 0;
+		}
+		if (wr->fold_stop && (wr->job == NULL || wr->job_done))
+			break;
+		j = wr->job != NULL && !wr->job_done ? wr->job : NULL;
+		pthread_mutex_unlock(&c->lock);
+
+		conn = fold_conn(c, conn, &backoff, &next_connect);
+		if (conn == NULL) {
+			pthread_mutex_lock(&c->lock);
+			if (!wr->fold_stop)
+				wait_until(&wr->fold_cond, &c->lock,
+					   fp_wall_ns() + 100 * FP_NS_PER_MS);
+			continue;
+		}
+		if (j == NULL) {
+			next_rollup = rollup(conn, fp_mono_ns(), next_rollup);
+			pthread_mutex_lock(&c->lock);
+			continue;
+		}
+		size_t keys = storage_fold_job_keys(j);
+		int64_t t0 = fp_mono_ns();
+		rc = storage_fold_job_run(conn, j, &rows);
+		count_fold(c, rc == 0 ? rows : 0, fp_mono_ns() - t0);
+		if (rc != 0 && rc != FP_ESTATE) {
+			fp_warn("fold of %zu key(s) into the raw tier failed; "
+				"they stay in the delta tables, retrying",
+				keys);
+			pthread_mutex_lock(&c->lock);
+			if (wr->job_orphan) {
+				/* The writer is gone and with it the slot's
+				 * owner: the next writer folds the slot. */
+				storage_fold_job_free(j);
+				wr->job = NULL;
+				wr->job_orphan = 0;
+			} else if (!wr->fold_stop) {
+				wait_until(&wr->fold_cond, &c->lock,
+					   fp_wall_ns() + FP_NS_PER_SEC);
+			}
+			continue;
+		}
+		pthread_mutex_lock(&c->lock);
+		if (wr->job_orphan) {
+			storage_fold_job_free(j);
+			wr->job = NULL;
+			wr->job_orphan = 0;
+		} else {
+			wr->job_done = 1;
+		}
+		pthread_cond_broadcast(&wr->fold_cond);
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (conn != NULL)
+		PQfinish(conn);
+	return NULL;
+}
+
+/* At shutdown: waits (at most `ns`) for the job out to come back, and
+ * takes it; 0 if it did (or none was out). */
+static int wait_job_back(struct collector *c, struct writer_state *ws,
+			 int64_t ns)
+{
+	struct collector_writer *wr = ws->wr;
+	int64_t until = fp_wall_ns() + ns;
+	int rc = 0;
+	pthread_mutex_lock(&c->lock);
+	while (wr->job != NULL && !wr->job_done && fp_wall_ns() < until)
+		wait_until(&wr->fold_cond, &c->lock, until);
+	if (wr->job != NULL && wr->job_done) {
+		storage_writer_reclaim(ws->w, wr->job);
+		wr->job = NULL;
+		wr->job_done = 0;
+	} else if (wr->job != NULL) {
+		rc = FP_ETIMEDOUT;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return rc;
 }
 
 /* Merges xs[0..n) and replies to each. */
@@ -294,106 +510,134 @@ static void commit_group(struct collector *c, struct writer_state *ws,
 
 static void *writer_main(void *arg)
 {
-	struct collector *c = arg;
+	struct collector_writer *wr = arg;
+	struct collector *c = wr->c;
 	struct writer_state ws;
 	const char *fault = getenv("FLEETPROF_FAULT_EXIT_AFTER_COMMIT");
 	struct collector_ctx **xs =
 		calloc((size_t)c->opt.max_group + 1, sizeof(*xs));
 
 	memset(&ws, 0, sizeof(ws));
+	ws.wr = wr;
 	if (xs == NULL) {
 		fp_err("writer: out of memory");
 		return NULL;
 	}
 	if (fault != NULL)
 		ws.crash_after = strtol(fault, NULL, 10);
-	ws.index = atomic_fetch_add(&c->writer_seq, 1);
+	if (pthread_create(&wr->folder, NULL, folder_main, wr) != 0)
+		fp_warn("writer %d: no fold thread (out of resources): "
+			"folding on the writer's connection",
+			wr->index);
+	else
+		wr->folder_started = 1;
 	/* Connect early so the first batch does not wait for it. */
 	ensure_connected(c, &ws);
 	maintain(c, &ws);
 	pthread_mutex_lock(&c->lock);
 	for (;;) {
 		int n = 0;
-		while (c->qhead == NULL && !c->stopping) {
+		while (wr->qhead == NULL && !c->stopping) {
 			/* Idle: wake every second for reconnects and the
 			 * periodic maintenance. */
-			struct timespec ts;
-			int64_t until = fp_wall_ns() + FP_NS_PER_SEC;
-			ts.tv_sec = (time_t)(until / FP_NS_PER_SEC);
-			ts.tv_nsec = (long)(until % FP_NS_PER_SEC);
-			if (pthread_cond_timedwait(&c->cond, &c->lock, &ts) ==
-			    0)
+			if (wait_until(&wr->cond, &c->lock,
+				       fp_wall_ns() + FP_NS_PER_SEC) == 0)
 				continue;
 			pthread_mutex_unlock(&c->lock);
 			if (ensure_connected(c, &ws) == 0)
 				maintain(c, &ws);
 			pthread_mutex_lock(&c->lock);
 		}
-		if (c->qhead == NULL && c->stopping)
+		if (wr->qhead == NULL && c->stopping)
 			break;
 		/* Group commit: give concurrent batches a moment to join. */
-		if (c->qlen < c->opt.max_group && c->opt.commit_ms > 0 &&
+		if (wr->qlen < c->opt.max_group && c->opt.commit_ms > 0 &&
 		    !c->stopping) {
-			struct timespec ts;
 			int64_t until =
 				fp_wall_ns() +
 				(int64_t)c->opt.commit_ms * FP_NS_PER_MS;
-			ts.tv_sec = (time_t)(until / FP_NS_PER_SEC);
-			ts.tv_nsec = (long)(until % FP_NS_PER_SEC);
-			while (c->qlen < c->opt.max_group && !c->stopping &&
-			       pthread_cond_timedwait(&c->cond, &c->lock,
-						      &ts) == 0)
+			while (wr->qlen < c->opt.max_group && !c->stopping &&
+			       wait_until(&wr->cond, &c->lock, until) == 0)
 				;
 		}
 		/* A group ends at max_group batches or max_rows rows (at
 		 * least one batch, however large). */
 		uint64_t rows = 0;
-		while (c->qhead != NULL && n < c->opt.max_group &&
+		while (wr->qhead != NULL && n < c->opt.max_group &&
 		       (n == 0 || c->opt.max_rows <= 0 ||
 			rows < (uint64_t)c->opt.max_rows)) {
-			const struct wire_batch *b = c->qhead->batch;
+			const struct wire_batch *b = wr->qhead->batch;
 			rows += (uint64_t)b->nfstats + b->nedges + b->nnodes;
-			xs[n++] = c->qhead;
-			c->qhead = c->qhead->next;
-			c->qlen--;
+			xs[n++] = wr->qhead;
+			wr->qhead = wr->qhead->next;
+			wr->qlen--;
 		}
-		if (c->qhead == NULL)
-			c->qtail = NULL;
-		if (n == 0)
-			continue; /* another writer took them while we waited */
+		if (wr->qhead == NULL)
+			wr->qtail = NULL;
 		pthread_mutex_unlock(&c->lock);
 		commit_group(c, &ws, xs, n);
 		maintain(c, &ws);
 		pthread_mutex_lock(&c->lock);
 	}
 	pthread_mutex_unlock(&c->lock);
+	/* Leave the delta slots empty: the fold out first, then this. */
 	if (ws.w != NULL &&
-	    PQstatus(storage_writer_conn(ws.w)) == CONNECTION_OK)
-		fold(c, &ws, fp_mono_ns(), 1); /* leave the delta empty */
-	storage_writer_destroy(ws.w);
+	    PQstatus(storage_writer_conn(ws.w)) == CONNECTION_OK) {
+		uint64_t rows = 0;
+		int64_t t0;
+		if (wait_job_back(c, &ws, 10 * FP_NS_PER_SEC) != 0)
+			fp_warn("writer %d: the last fold did not finish in "
+				"10 s; its rows stay in the delta tables and "
+				"the next start folds them",
+				wr->index);
+		t0 = fp_mono_ns();
+		if (storage_fold(ws.w, &rows) != 0)
+			rows = 0;
+		count_fold(c, rows, fp_mono_ns() - t0);
+	}
+	if (ws.w != NULL)
+		drop_writer(c, &ws);
+	pthread_mutex_lock(&c->lock);
+	wr->fold_stop = 1;
+	pthread_cond_broadcast(&wr->fold_cond);
+	pthread_mutex_unlock(&c->lock);
+	if (wr->folder_started)
+		pthread_join(wr->folder, NULL);
+	wr->folder_started = 0;
 	free(xs);
 	return NULL;
 }
 
 /*
- * Several writers share the queue, each with its own connection and
- * caches: PostgreSQL is the bottleneck and one backend uses one core.
- * Concurrent groups may touch the same rows; every statement locks rows in
- * key order, so they wait for each other but cannot deadlock, and the
- * ledger's unique key turns a batch merged by two writers at once into one
- * merge and one duplicate.
+ * Several writers, each with its own queue, connection and caches:
+ * PostgreSQL is the bottleneck and one backend uses one core. Each agent's
+ * batches go to one writer, so writers touch disjoint series: no two lock
+ * the same rows. (Rows are locked in key order anyway, and the ledger's
+ * unique key turns a batch merged by two writers at once, after a
+ * reconnect, into one merge and one duplicate.)
  */
 int collector_writer_start(struct collector *c)
 {
 	int n = c->opt.writers > 0 ? c->opt.writers : 1;
 	if (n > COLLECTOR_MAX_WRITERS)
 		n = COLLECTOR_MAX_WRITERS;
-	for (c->nwriters = 0; c->nwriters < n; c->nwriters++) {
-		if (pthread_create(&c->writers[c->nwriters], NULL, writer_main,
-				   c) != 0) {
-			if (c->nwriters > 0)
-				break; /* run with fewer */
-			return FP_ENOMEM;
+	for (int i = 0; i < n; i++) {
+		c->writers[i].c = c;
+		c->writers[i].index = i;
+	}
+	/* Batches queue by writer number before the threads run. */
+	pthread_mutex_lock(&c->lock);
+	c->nwriters = n;
+	pthread_mutex_unlock(&c->lock);
+	for (int i = 0; i < n; i++) {
+		if (pthread_create(&c->writers[i].thread, NULL, writer_main,
+				   &c->writers[i]) != 0) {
+			pthread_mutex_lock(&c->lock);
+			c->nwriters = i; /* run with fewer */
+			pthread_mutex_unlock(&c->lock);
+			if (i == 0)
+				return FP_ENOMEM;
+			break;
 		}
 	}
 	return 0;
@@ -401,13 +645,16 @@ int collector_writer_start(struct collector *c)
 
 void collector_writer_stop(struct collector *c)
 {
-	if (c->nwriters == 0)
-		return;
+	int n;
 	pthread_mutex_lock(&c->lock);
+	n = c->nwriters;
 	c->stopping = 1;
-	pthread_cond_broadcast(&c->cond);
+	for (int i = 0; i < n; i++)
+		pthread_cond_broadcast(&c->writers[i].cond);
 	pthread_mutex_unlock(&c->lock);
-	for (int i = 0; i < c->nwriters; i++)
-		pthread_join(c->writers[i], NULL);
+	for (int i = 0; i < n; i++)
+		pthread_join(c->writers[i].thread, NULL);
+	pthread_mutex_lock(&c->lock);
 	c->nwriters = 0;
+	pthread_mutex_unlock(&c->lock);
 }

@@ -5,8 +5,6 @@
  */
 #include "copybuf.h"
 
-#include <inttypes.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -28,7 +28,20 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <unistd.h>
+
+/*
+ * One delta slot and the sums appended to it since its last fold (the fold
+ * maps). A writer holds two: it appends to `cur` while the other is the
+ * spare, or out on another connection being folded (storage_writer_retire).
+ */
+struct storage_fold_job {
+	int slot;      /* the delta tables' suffix */
+	int owner_pid; /* the backend whose session lock holds the slot */
+	int stale;     /* the maps may disagree with the table: fold from it */
+	struct aggmap fn, edge, stack;
+	struct copybuf buf;
+};
 
 struct storage_writer {
 	PGconn *conn;
@@ -39,10 +52,8 @@ struct storage_writer {
 	/* per merge: dims staged in this transaction, pre-aggregated facts */
 	struct aggmap new_series, new_fns, new_stacks;
 	struct aggmap agg_fn, agg_edge, agg_stack;
-	/* appended to this writer's delta tables since the last fold */
-	struct aggmap fold_fn, fold_edge, fold_stack;
-	int fold_stale; /* the fold maps may disagree with the delta tables */
-	int slot;	/* the delta tables' suffix, held by advisory lock */
+	/* the slot appended to, and the spare (NULL while it is out) */
+	struct storage_fold_job *cur, *spare;
 };
 
 /* Caches are bounded: past this many ids a cache starts over (a miss only
@@ -50,9 +61,13 @@ struct storage_writer {
 #define KNOWN_MAX (1u << 20)
 #define AGG_KEEP (1u << 18)
 
-/* Delta slots (schema 007): session advisory locks (DELTA_LOCK, slot). */
+/* Delta slots (schema 007): owned by session advisory locks (DELTA_LOCK,
+ * slot), two per writer; every fold of a slot holds the transaction lock
+ * (FOLD_LOCK, slot), so two sessions never fold one slot at once. */
 #define DELTA_SLOTS 32
-#define DELTA_LOCK 1179664463 /* "FPDO" */
+#define DELTA_LOCK 1179664463
+#define FOLD_LOCK (DELTA_LOCK + 1)
+#define TRUNCATE_TRIES 10
 
 static const char stage_ddl[] =
 	"CREATE TEMP TABLE IF NOT EXISTS stage_batches (agent_id bytea, "
@@ -173,7 +188,9 @@ static int exec_ok(PGconn *c, const char *sql, const char *what)
 	return 0;
 }
 
-static int fold_tx(struct storage_writer *w, int slot, int from_maps);
+struct copybuf;
+static int fold_tx(PGconn *conn, struct copybuf *buf, int slot,
+		   const struct storage_fold_job *maps, int owner_pid);
 
 /* The boolean a one-row query returns: 1 or 0, < 0 on error. */
 static int query_bool(PGconn *c, const char *sql, const char *what)
@@ -208,14 +225,27 @@ static int slot_has_rows(PGconn *c, int s)
 	return query_bool(c, sql, "delta slot rows");
 }
 
+/* Waits for a fold of slot s that another session may be running (one
+ * that lost the slot's owner and will find that out under the lock). */
+static int fold_barrier(PGconn *c, int s)
+{
+	char sql[96];
+	snprintf(sql, sizeof(sql), "SELECT pg_advisory_xact_lock(%d, %d)",
+		 FOLD_LOCK, s);
+	return exec_ok(c, sql, "delta slot fold lock");
+}
+
 /*
- * Takes the first free delta slot for this writer and folds what any free
- * slot holds (rows a writer appended before it died: still counted by the
+ * Takes two free delta slots for this writer and folds what any free slot
+ * holds (rows a writer appended before it died: still counted by the
  * readers, folded here from the table itself). Slots other writers hold
  * are theirs alone.
  */
-static int take_slot(struct storage_writer *w)
+static int take_slots(struct storage_writer *w)
 {
+	struct storage_fold_job *want[2] = {w->cur, w->spare};
+	int taken = 0;
+
 	for (int s = 0; s < DELTA_SLOTS; s++) {
 		int got = try_slot(w->conn, s, "pg_try_advisory_lock"), rows;
 		if (got <= 0) {
@@ -223,30 +253,72 @@ static int take_slot(struct storage_writer *w)
 				return got;
 			continue;
 		}
+		if ((got = fold_barrier(w->conn, s)) != 0)
+			return got;
 		if ((rows = slot_has_rows(w->conn, s)) < 0)
 			return rows;
 		if (rows > 0) {
-			int rc = fold_tx(w, s, 0);
+			int rc = fold_tx(w->conn, &w->buf, s, NULL, 0);
 			if (rc != 0)
 				return rc;
 			fp_notice("storage: folded delta slot %d left by a "
 				  "writer that stopped",
 				  s);
 		}
-		if (w->slot < 0) {
-			w->slot = s;
+		if (taken < 2) {
+			want[taken++]->slot = s;
 		} else if ((got = try_slot(w->conn, s, "pg_advisory_unlock")) <
 			   0) {
 			return got;
 		}
 	}
-	if (w->slot < 0) {
-		fp_err("storage: all %d delta slots are held by other "
+	if (taken < 2) {
+		fp_err("storage: the %d delta slots are held by other "
 		       "writers (more than %d writers on this database)",
-		       DELTA_SLOTS, DELTA_SLOTS);
+		       DELTA_SLOTS, DELTA_SLOTS / 2);
 		return FP_EDBDOWN;
 	}
 	return 0;
+}
+
+static struct storage_fold_job *job_new(void)
+{
+	struct storage_fold_job *j = calloc(1, sizeof(*j));
+	if (j == NULL)
+		return NULL;
+	j->slot = -1;
+	aggmap_init(&j->fn, 3, 4);
+	aggmap_init(&j->edge, 4, 4);
+	aggmap_init(&j->stack, 3, 3);
+	copybuf_init(&j->buf);
+	return j;
+}
+
+static size_t job_keys(const struct storage_fold_job *j)
+{
+	return j->fn.n + j->edge.n + j->stack.n;
+}
+
+/* After a fold: empty, and its large memory returned. */
+static void job_clear(struct storage_fold_job *j)
+{
+	j->stale = 0;
+	aggmap_clear(&j->fn, 1u << 16);
+	aggmap_clear(&j->edge, 1u << 16);
+	aggmap_clear(&j->stack, 1u << 16);
+	copybuf_fini(&j->buf);
+	copybuf_init(&j->buf);
+}
+
+void storage_fold_job_free(struct storage_fold_job *j)
+{
+	if (j == NULL)
+		return;
+	aggmap_fini(&j->fn);
+	aggmap_fini(&j->edge);
+	aggmap_fini(&j->stack);
+	copybuf_fini(&j->buf);
+	free(j);
 }
 
 int storage_writer_create(PGconn *conn, struct storage_writer **out)
@@ -259,7 +331,6 @@ int storage_writer_create(PGconn *conn, struct storage_writer **out)
 	if (w == NULL)
 		return FP_ENOMEM;
 	w->conn = conn;
-	w->slot = -1;
 	copybuf_init(&w->buf);
 	w->opt.raw_retention_s = 7 * 86400;
 	w->opt.rollup_retention_s = 90 * 86400;
@@ -273,10 +344,10 @@ int storage_writer_create(PGconn *conn, struct storage_writer **out)
 	aggmap_init(&w->agg_fn, 3, 4);
 	aggmap_init(&w->agg_edge, 4, 4);
 	aggmap_init(&w->agg_stack, 3, 3);
-	aggmap_init(&w->fold_fn, 3, 4);
-	aggmap_init(&w->fold_edge, 4, 4);
-	aggmap_init(&w->fold_stack, 3, 3);
-	if ((rc = take_slot(w)) != 0) {
+	w->cur = job_new();
+	w->spare = job_new();
+	rc = w->cur && w->spare ? take_slots(w) : FP_ENOMEM;
+	if (rc != 0) {
 		w->conn = NULL; /* the caller still owns it */
 		storage_writer_destroy(w);
 		return rc;
@@ -301,12 +372,12 @@ void storage_writer_destroy(struct storage_writer *w)
 		return;
 	/* One-shot writers (import, tests) leave their data folded; a
 	 * collector's writer has folded already. Failure loses nothing. */
-	if (w->conn != NULL && w->slot >= 0 &&
+	if (w->conn != NULL && w->cur != NULL && w->cur->slot >= 0 &&
 	    PQstatus(w->conn) == CONNECTION_OK &&
-	    (w->fold_stale || storage_fold_pending(w) > 0))
+	    (w->cur->stale || job_keys(w->cur) > 0))
 		(void)storage_fold(w, NULL);
 	if (w->conn != NULL)
-		PQfinish(w->conn); /* ends the session: frees its slot */
+		PQfinish(w->conn); /* ends the session: frees its slots */
 	copybuf_fini(&w->buf);
 	aggmap_fini(&w->known_series);
 	aggmap_fini(&w->known_fns);
@@ -318,9 +389,8 @@ void storage_writer_destroy(struct storage_writer *w)
 	aggmap_fini(&w->agg_fn);
 	aggmap_fini(&w->agg_edge);
 	aggmap_fini(&w->agg_stack);
-	aggmap_fini(&w->fold_fn);
-	aggmap_fini(&w->fold_edge);
-	aggmap_fini(&w->fold_stack);
+	storage_fold_job_free(w->cur);
+	storage_fold_job_free(w->spare); /* NULL while out: its owner frees */
 	free(w);
 }
 
@@ -329,49 +399,74 @@ PGconn *storage_writer_conn(struct storage_writer *w)
 	return w->conn;
 }
 
-/* Sends the buffer as the body of COPY table FROM STDIN, with options
- * (e.g. " (FORMAT binary)") after it. */
-static int copy_in_fmt(struct storage_writer *w, const char *table,
-		       const char *options)
+/* Starts COPY table FROM STDIN with options (e.g. " (FORMAT binary)"). */
+static int copy_begin(PGconn *conn, const char *table, const char *options)
 {
 	char sql[128];
 	PGresult *r;
-	size_t off = 0;
-
-	if (w->buf.oom)
-		return FP_ENOMEM;
-	if (w->buf.len == 0)
-		return 0;
 	snprintf(sql, sizeof(sql), "COPY %s FROM STDIN%s", table, options);
-	r = PQexec(w->conn, sql);
+	r = PQexec(conn, sql);
 	if (PQresultStatus(r) != PGRES_COPY_IN)
-		return fail(w->conn, r, sql);
+		return fail(conn, r, sql);
 	PQclear(r);
-	while (off < w->buf.len) {
-		size_t n = w->buf.len - off;
+	return 0;
+}
+
+/* Sends what the buffer holds (in pieces of 1 MB) and empties it; 0, or
+ * -1 when the connection refused it (copy_end reports why). */
+static int copy_put(PGconn *conn, struct copybuf *b)
+{
+	size_t off = 0;
+	if (b->oom)
+		return -1;
+	while (off < b->len) {
+		size_t n = b->len - off;
 		if (n > (1u << 20))
 			n = 1u << 20;
-		if (PQputCopyData(w->conn, w->buf.p + off, (int)n) != 1)
-			break;
+		if (PQputCopyData(conn, b->p + off, (int)n) != 1)
+			return -1;
 		off += n;
 	}
-	if (off < w->buf.len) {
-		PQputCopyEnd(w->conn, "client failed to send");
-	} else if (PQputCopyEnd(w->conn, NULL) != 1) {
-		return fail(w->conn, NULL, sql);
-	}
-	r = PQgetResult(w->conn);
-	if (PQresultStatus(r) != PGRES_COMMAND_OK)
-		return fail(w->conn, r, sql);
-	PQclear(r);
-	while ((r = PQgetResult(w->conn)) != NULL)
-		PQclear(r);
+	copybuf_reset(b);
 	return 0;
+}
+
+/* Ends the COPY: `ok` 0 aborts it (a send failed or memory ran out). */
+static int copy_end(PGconn *conn, struct copybuf *b, int ok, const char *table)
+{
+	PGresult *r;
+	if (!ok) {
+		PQputCopyEnd(conn, b->oom ? "client out of memory"
+					  : "client failed to send");
+	} else if (PQputCopyEnd(conn, NULL) != 1) {
+		return fail(conn, NULL, table);
+	}
+	r = PQgetResult(conn);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK)
+		return fail(conn, r, table);
+	PQclear(r);
+	while ((r = PQgetResult(conn)) != NULL)
+		PQclear(r);
+	return b->oom ? FP_ENOMEM : 0;
+}
+
+/* Sends the buffer as the body of COPY table FROM STDIN. */
+static int copy_in_fmt(PGconn *conn, struct copybuf *b, const char *table,
+		       const char *options)
+{
+	int rc;
+	if (b->oom)
+		return FP_ENOMEM;
+	if (b->len == 0)
+		return 0;
+	if ((rc = copy_begin(conn, table, options)) != 0)
+		return rc;
+	return copy_end(conn, b, copy_put(conn, b) == 0, table);
 }
 
 static int copy_in(struct storage_writer *w, const char *table)
 {
-	return copy_in_fmt(w, table, "");
+	return copy_in_fmt(w->conn, &w->buf, table, "");
 }
 
 /* Canonical labels JSON (sorted keys, compact); caller frees. */
@@ -669,37 +764,49 @@ static int stage_dims(struct storage_writer *w, struct storage_merge_item *it,
 	return copy_in(w, "stage_stacks");
 }
 
-/* Writes every entry of an aggregation map as binary COPY rows: keys then
- * sums, the first key (a bucket, epoch s) as timestamptz when `ts`. */
-static int copy_agg_bin(struct storage_writer *w, const struct aggmap *m,
+/* Sends every entry of an aggregation map as binary COPY rows, streamed
+ * (the buffer never holds more than about 1 MB): keys then sums, the first
+ * key (a bucket, epoch s) as timestamptz when `ts`. */
+static int copy_agg_bin(PGconn *conn, struct copybuf *b, const struct aggmap *m,
 			const char *table, int ts)
 {
 	struct agg_entry *e;
-	copybuf_reset(&w->buf);
+	int rc, ok = 1;
+
+	copybuf_reset(b);
 	if (m->n == 0)
 		return 0;
-	copybuf_bin_header(&w->buf);
+	if ((rc = copy_begin(conn, table, " (FORMAT binary)")) != 0)
+		return rc;
+	copybuf_bin_header(b);
 	aggmap_foreach(m, e)
 	{
-		copybuf_bin_row(&w->buf, m->nkeys + m->nvals);
+		copybuf_bin_row(b, m->nkeys + m->nvals);
 		if (ts)
-			copybuf_bin_timestamptz(&w->buf, e->key[0]);
+			copybuf_bin_timestamptz(b, e->key[0]);
 		else
-			copybuf_bin_i64(&w->buf, e->key[0]);
+			copybuf_bin_i64(b, e->key[0]);
 		for (int i = 1; i < m->nkeys; i++)
-			copybuf_bin_i64(&w->buf, e->key[i]);
+			copybuf_bin_i64(b, e->key[i]);
 		for (int i = 0; i < m->nvals; i++)
-			copybuf_bin_i64(&w->buf, e->val[i]);
+			copybuf_bin_i64(b, e->val[i]);
+		if (b->len >= (1u << 20) && copy_put(conn, b) != 0) {
+			ok = 0;
+			break;
+		}
 	}
-	copybuf_bin_trailer(&w->buf);
-	return copy_in_fmt(w, table, " (FORMAT binary)");
+	if (ok) {
+		copybuf_bin_trailer(b);
+		ok = copy_put(conn, b) == 0;
+	}
+	return copy_end(conn, b, ok, table);
 }
 
 /* A fold's stage table: bucket_s stays bigint. */
-static int copy_agg(struct storage_writer *w, const struct aggmap *m,
+static int copy_agg(PGconn *conn, struct copybuf *b, const struct aggmap *m,
 		    const char *table)
 {
-	return copy_agg_bin(w, m, table, 0);
+	return copy_agg_bin(conn, b, m, table, 0);
 }
 
 /* This writer's slot of a delta table: the bucket as timestamptz. */
@@ -707,8 +814,8 @@ static int copy_delta(struct storage_writer *w, const struct aggmap *m,
 		      const char *table)
 {
 	char name[64];
-	snprintf(name, sizeof(name), "%s_%d", table, w->slot);
-	return copy_agg_bin(w, m, name, 1);
+	snprintf(name, sizeof(name), "%s_%d", table, w->cur->slot);
+	return copy_agg_bin(w->conn, &w->buf, m, name, 1);
 }
 
 /* Adds every entry of src to dst. */
@@ -976,13 +1083,13 @@ int storage_merge(struct storage_writer *w, struct storage_merge_item *items,
 			goto err_rollback;
 	}
 	if ((rc = exec_ok(w->conn, "COMMIT", "commit")) != 0) {
-		w->fold_stale = 1; /* the delta tables may hold it or not */
+		w->cur->stale = 1; /* the delta tables may hold it or not */
 		goto err_forget; /* outcome unknown: the caller must not ack */
 	}
-	if (nnew > 0 && (agg_merge(&w->fold_fn, &w->agg_fn) != 0 ||
-			 agg_merge(&w->fold_edge, &w->agg_edge) != 0 ||
-			 agg_merge(&w->fold_stack, &w->agg_stack) != 0))
-		w->fold_stale = 1; /* fold from the tables instead */
+	if (nnew > 0 && (agg_merge(&w->cur->fn, &w->agg_fn) != 0 ||
+			 agg_merge(&w->cur->edge, &w->agg_edge) != 0 ||
+			 agg_merge(&w->cur->stack, &w->agg_stack) != 0))
+		w->cur->stale = 1; /* fold from the table instead */
 	remember(&w->known_series, &w->new_series);
 	remember(&w->known_fns, &w->new_fns);
 	remember(&w->known_stacks, &w->new_stacks);
@@ -1018,56 +1125,94 @@ out_free:
 	return rc;
 }
 
+/* 1 if backend `pid` holds the session lock of delta slot `slot`, 0 if
+ * not, < 0 on error. */
+static int slot_owned_by(PGconn *conn, int slot, int pid)
+{
+	char sql[256];
+	snprintf(sql, sizeof(sql),
+		 "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = "
+		 "'advisory' AND classid = %d AND objid = %d AND objsubid = 2 "
+		 "AND pid = %d AND granted)",
+		 DELTA_LOCK, slot, pid);
+	return query_bool(conn, sql, "delta slot owner");
+}
+
 /*
  * One fold transaction for delta slot `slot`: add its rows to the raw tier
- * (from the fold maps, or from the tables themselves) and empty it. The
- * TRUNCATE waits for readers of the slot's tables; lock_timeout bounds that
- * wait (the fold is retried later, nothing is lost).
+ * (from the fold maps, or from the table itself when maps is NULL) and
+ * empty it. owner_pid: 0 when this session holds the slot, else the
+ * backend that does; if it no longer does (its session ended: the slot is
+ * free, or another writer's), nothing is done and FP_ESTATE returned. The
+ * check and the fold happen under FOLD_LOCK, which a writer taking a slot
+ * waits for: so a slot is never folded twice, nor a new owner's rows
+ * emptied.
  */
-static int fold_tx(struct storage_writer *w, int slot, int from_maps)
+static int fold_tx(PGconn *conn, struct copybuf *buf, int slot,
+		   const struct storage_fold_job *maps, int owner_pid)
 {
 	char sql[1024];
 	int rc;
 
-	if ((rc = exec_ok(w->conn, "BEGIN", "begin fold")) != 0)
+	if ((rc = exec_ok(conn, "BEGIN", "begin fold")) != 0)
 		return rc;
-	if (from_maps &&
-	    ((rc = copy_agg(w, &w->fold_fn, "stage_fn")) != 0 ||
-	     (rc = copy_agg(w, &w->fold_edge, "stage_edge")) != 0 ||
-	     (rc = copy_agg(w, &w->fold_stack, "stage_stack")) != 0))
+	if ((rc = fold_barrier(conn, slot)) != 0)
+		goto err;
+	if (owner_pid != 0) {
+		int owned = slot_owned_by(conn, slot, owner_pid);
+		if (owned <= 0) {
+			rc = owned < 0 ? owned : FP_ESTATE;
+			goto err;
+		}
+	}
+	if (maps != NULL &&
+	    ((rc = copy_agg(conn, buf, &maps->fn, "stage_fn")) != 0 ||
+	     (rc = copy_agg(conn, buf, &maps->edge, "stage_edge")) != 0 ||
+	     (rc = copy_agg(conn, buf, &maps->stack, "stage_stack")) != 0))
 		goto err;
 	for (size_t i = 0; i < NFACTS; i++) {
 		const struct fact_sql *f = &facts_sql[i];
 		char from[256];
-		if (from_maps)
+		if (maps != NULL)
 			snprintf(from, sizeof(from), "%s", f->from_stage);
 		else
 			snprintf(from, sizeof(from), f->from_delta, slot);
 		snprintf(sql, sizeof(sql), "%s%s%s", f->head, from, f->tail);
-		if ((rc = exec_ok(w->conn, sql, "fold")) != 0)
+		if ((rc = exec_ok(conn, sql, "fold")) != 0)
 			goto err;
 	}
 	/* Emptying the slot: TRUNCATE needs ACCESS EXCLUSIVE, which waits for
-	 * every reader of the tier views (a roller pass, a wide query). Wait
-	 * 200 ms at most, then DELETE instead: no lock readers hold blocks it,
-	 * and autovacuum reclaims the rows (the next TRUNCATE drops them
-	 * too). The upserts above are never thrown away for a reader. (Row
-	 * locks above may wait for another writer's fold of the same keys:
-	 * that ends.) */
+	 * every reader of the tier views (a roller pass, a wide query), and
+	 * new readers of the slot queue behind it. So each try waits 200 ms
+	 * at most, and after TRUNCATE_TRIES tries (about 5 s) the slot is
+	 * emptied by DELETE instead: no lock readers hold blocks it, and
+	 * autovacuum reclaims the rows (the next TRUNCATE drops them too),
+	 * but deleting millions of rows takes seconds. The upserts above are
+	 * never thrown away for a reader. (Row locks above may wait for
+	 * another writer's fold of the same keys: that ends.) */
 	snprintf(sql, sizeof(sql),
 		 "SAVEPOINT empty; SET LOCAL lock_timeout = '200ms'; "
 		 "TRUNCATE fn_stats_delta_%1$d, edge_stats_delta_%1$d, "
 		 "stack_stats_delta_%1$d",
 		 slot);
-	{
-		PGresult *r = PQexec(w->conn, sql);
+	for (int tries = 1;; tries++) {
+		PGresult *r = PQexec(conn, sql);
 		int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
 		PQclear(r);
-		if (!ok && PQstatus(w->conn) != CONNECTION_OK) {
-			rc = fail(w->conn, NULL, "empty delta tables");
+		if (!ok && PQstatus(conn) != CONNECTION_OK) {
+			rc = fail(conn, NULL, "empty delta tables");
 			goto err;
 		}
-		if (!ok) {
+		if (ok)
+			break;
+		if (tries < TRUNCATE_TRIES) {
+			if ((rc = exec_ok(conn, "ROLLBACK TO SAVEPOINT empty",
+					  "empty delta tables")) != 0)
+				goto err;
+			usleep(300 * 1000);
+			continue;
+		}
+		{
 			snprintf(sql, sizeof(sql),
 				 "ROLLBACK TO SAVEPOINT empty; "
 				 "SET LOCAL lock_timeout = 0; "
@@ -1075,45 +1220,93 @@ static int fold_tx(struct storage_writer *w, int slot, int from_maps)
 				 "DELETE FROM edge_stats_delta_%1$d; "
 				 "DELETE FROM stack_stats_delta_%1$d",
 				 slot);
-			if ((rc = exec_ok(w->conn, sql,
-					  "empty delta tables")) != 0)
+			if ((rc = exec_ok(conn, sql, "empty delta tables")) !=
+			    0)
 				goto err;
-			fp_info("storage: fold: readers held delta slot %d; "
-				"emptied it by DELETE",
-				slot);
+			fp_info("storage: fold: readers held delta slot %d "
+				"for %d tries; emptied it by DELETE",
+				slot, tries);
+			break;
 		}
 	}
-	return exec_ok(w->conn, "COMMIT", "commit fold");
+	return exec_ok(conn, "COMMIT", "commit fold");
 err:
-	if (PQstatus(w->conn) == CONNECTION_OK)
-		PQclear(PQexec(w->conn, "ROLLBACK"));
+	if (PQstatus(conn) == CONNECTION_OK)
+		PQclear(PQexec(conn, "ROLLBACK"));
 	return rc;
 }
 
 size_t storage_fold_pending(const struct storage_writer *w)
 {
-	return w->fold_fn.n + w->fold_edge.n + w->fold_stack.n;
+	return job_keys(w->cur);
 }
 
 int storage_fold(struct storage_writer *w, uint64_t *rows)
 {
-	size_t n = storage_fold_pending(w);
+	struct storage_fold_job *j = w->cur;
+	size_t n = job_keys(j);
 	int rc;
 
-	if (!w->fold_stale && n == 0)
+	if (!j->stale && n == 0)
 		return 0;
-	rc = fold_tx(w, w->slot, !w->fold_stale);
+	rc = fold_tx(w->conn, &w->buf, j->slot, j->stale ? NULL : j, 0);
 	if (rc != 0) {
-		/* COMMIT's outcome may be unknown: the tables tell. */
-		w->fold_stale = 1;
+		/* COMMIT's outcome may be unknown: the table tells. */
+		j->stale = 1;
 		return rc;
 	}
 	if (rows != NULL)
 		*rows = n;
-	w->fold_stale = 0;
-	aggmap_clear(&w->fold_fn, 1u << 16);
-	aggmap_clear(&w->fold_edge, 1u << 16);
-	aggmap_clear(&w->fold_stack, 1u << 16);
+	job_clear(j);
+	return 0;
+}
+
+struct storage_fold_job *storage_writer_retire(struct storage_writer *w)
+{
+	struct storage_fold_job *j = w->cur;
+	if (w->spare == NULL || (!j->stale && job_keys(j) == 0))
+		return NULL;
+	j->owner_pid = PQbackendPID(w->conn);
+	w->cur = w->spare;
+	w->spare = NULL;
+	return j;
+}
+
+void storage_writer_reclaim(struct storage_writer *w,
+			    struct storage_fold_job *j)
+{
+	w->spare = j;
+}
+
+size_t storage_fold_job_keys(const struct storage_fold_job *j)
+{
+	return job_keys(j);
+}
+
+int storage_fold_conn_init(PGconn *conn)
+{
+	return exec_ok(conn, stage_ddl, "create staging tables");
+}
+
+int storage_fold_job_run(PGconn *conn, struct storage_fold_job *j,
+			 uint64_t *rows)
+{
+	size_t n = job_keys(j);
+	int rc = fold_tx(conn, &j->buf, j->slot, j->stale ? NULL : j,
+			 j->owner_pid);
+	if (rc == FP_ESTATE) {
+		/* The writer's session ended: whoever takes the slot folds
+		 * what it holds from the table. */
+		job_clear(j);
+		return rc;
+	}
+	if (rc != 0) {
+		j->stale = 1;
+		return rc;
+	}
+	if (rows != NULL)
+		*rows = n;
+	job_clear(j);
 	return 0;
 }
 
@@ -1141,8 +1334,7 @@ int storage_maintain(struct storage_writer *w, int *created, int *dropped)
 	return 0;
 }
 
-int storage_rollup(struct storage_writer *w, int64_t settle_s, int max_hours,
-		   int *hours)
+int storage_rollup(PGconn *conn, int64_t settle_s, int max_hours, int *hours)
 {
 	char settle[32], max[16];
 	const char *params[2] = {settle, max};
@@ -1150,12 +1342,12 @@ int storage_rollup(struct storage_writer *w, int64_t settle_s, int max_hours,
 
 	snprintf(settle, sizeof(settle), "%lld seconds", (long long)settle_s);
 	snprintf(max, sizeof(max), "%d", max_hours);
-	r = PQexecParams(w->conn,
+	r = PQexecParams(conn,
 			 "SELECT fleetprof_rollup(now() - $1::interval, "
 			 "$2::integer)",
 			 2, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
-		return fail(w->conn, r, "rollup");
+		return fail(conn, r, "rollup");
 	*hours = (int)strtol(PQgetvalue(r, 0, 0), NULL, 10);
 	PQclear(r);
 	return 0;

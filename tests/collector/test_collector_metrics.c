@@ -55,6 +55,7 @@ static void test_render(void **state)
 	atomic_store(&c.stats.commits, 4);
 	atomic_store(&c.stats.folds, 6);
 	atomic_store(&c.stats.fold_rows, 17);
+	atomic_store(&c.stats.fold_ns, 2500000000u);
 	atomic_store(&c.stats.reconnects, 3);
 	atomic_store(&c.stats.pending_bytes, 1234);
 	atomic_store(&c.stats.pending_batches, 2);
@@ -101,6 +102,8 @@ static void test_render(void **state)
 	has(m, "\n# TYPE fleetprof_collector_folds_total counter\n"
 	       "fleetprof_collector_folds_total 6\n");
 	has(m, "\nfleetprof_collector_fold_rows_total 17\n");
+	has(m, "\n# TYPE fleetprof_collector_fold_seconds_total counter\n"
+	       "fleetprof_collector_fold_seconds_total 2.500000\n");
 	has(m,
 	    "\n# TYPE fleetprof_collector_commit_duration_seconds "
 	    "histogram\n"
@@ -131,8 +134,8 @@ static void test_render(void **state)
 			helps++;
 		for (char *p = m; (p = strstr(p, "# TYPE ")) != NULL; p++)
 			types++;
-		assert_int_equal(helps, 16);
-		assert_int_equal(types, 16);
+		assert_int_equal(helps, 17);
+		assert_int_equal(types, 17);
 	}
 	/* Too small a buffer: nothing usable, and it says so. */
 	{

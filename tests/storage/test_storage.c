@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -325,7 +326,8 @@ static void test_rollup_equals_raw(void **state)
 		    1);
 
 	/* Rolled whole: T0's hour is stored with exactly raw's sums. */
-	assert_int_equal(storage_rollup(w, 0, 100, &hours), 0);
+	assert_int_equal(storage_rollup(storage_writer_conn(w), 0, 100, &hours),
+			 0);
 	assert_true(hours >= 1);
 	expect_tiers_equal();
 	assert_true(sql_ll(raw_sql) > 0);
@@ -374,7 +376,8 @@ static void test_rollup_equals_raw(void **state)
 	assert_string_equal(v, "t");
 	free(v);
 	expect_tiers_equal();
-	assert_int_equal(storage_rollup(w, 0, 100, &hours), 0);
+	assert_int_equal(storage_rollup(storage_writer_conn(w), 0, 100, &hours),
+			 0);
 	assert_true(hours >= 1);
 	assert_int_equal(sql_ll(rollup_sql), sql_ll(raw_sql));
 	snprintf(sql, sizeof(sql),
@@ -386,7 +389,9 @@ static void test_rollup_equals_raw(void **state)
 
 	/* Days: as if two days had passed, every hour and then every day
 	 * is rolled up; the 1 d tier and the span keep raw's sums. */
-	assert_int_equal(storage_rollup(w, -2 * 86400, 1000, &hours), 0);
+	assert_int_equal(storage_rollup(storage_writer_conn(w), -2 * 86400,
+					1000, &hours),
+			 0);
 	assert_int_equal(sql_ll("SELECT count(*) FROM rollup_gaps"), 0);
 	assert_int_equal(sql_ll("SELECT count(*) FROM rollup_dirty_1d"), 0);
 	expect_tiers_equal();
@@ -543,9 +548,11 @@ static void test_delta_slots(void **state)
 	assert_int_equal(storage_merge(a, &it, 1, NULL), 0);
 	it = (struct storage_merge_item){&y, -1, 0};
 	assert_int_equal(storage_merge(b, &it, 1, NULL), 0);
-	/* Earlier writers folded and left: slots 0 and 1, three rows each. */
+	/* Earlier writers folded and left: a holds slots 0 and 1 and appends
+	 * to 0, b holds 2 and 3 and appends to 2; three rows each. */
 	assert_int_equal(sql_ll("SELECT count(*) FROM fn_stats_delta_0"), 3);
-	assert_int_equal(sql_ll("SELECT count(*) FROM fn_stats_delta_1"), 3);
+	assert_int_equal(sql_ll("SELECT count(*) FROM fn_stats_delta_1"), 0);
+	assert_int_equal(sql_ll("SELECT count(*) FROM fn_stats_delta_2"), 3);
 	assert_int_equal(host_calls("fn_stats", "slot-%"), 30);
 
 	/* a's session dies: its slot keeps its rows, still counted. */
@@ -554,7 +561,7 @@ static void test_delta_slots(void **state)
 	assert_int_equal(sql_ll(q), 1);
 	storage_writer_destroy(a); /* its fold fails: nothing lost */
 	assert_int_equal(storage_fold(b, NULL), 0);
-	assert_int_equal(sql_ll("SELECT count(*) FROM fn_stats_delta_1"), 0);
+	assert_int_equal(sql_ll("SELECT count(*) FROM fn_stats_delta_2"), 0);
 	assert_int_equal(sql_ll("SELECT count(*) FROM fn_stats_delta_0"), 3);
 	assert_int_equal(host_calls("fn_stats", "slot-%"), 30);
 	assert_int_equal(host_calls("fn_stats_raw", "slot-b"), 15);
@@ -577,6 +584,83 @@ static void test_delta_slots(void **state)
 	assert_int_equal(sql_ll("SELECT count(*) FROM fn_stats_delta"), 0);
 	assert_int_equal(host_calls("fn_stats_raw", "slot-a"), 30);
 	assert_int_equal(host_calls("fn_stats_raw", "slot-b"), 15);
+}
+
+static long long delta_rows(int slot)
+{
+	char q[64];
+	snprintf(q, sizeof(q), "SELECT count(*) FROM fn_stats_delta_%d", slot);
+	return sql_ll(q);
+}
+
+/*
+ * A fold on another connection (the collector's fold thread): the writer
+ * hands its slot over and appends to its spare meanwhile; the job folds
+ * exactly what the slot held. A job whose writer's session has ended does
+ * nothing (FP_ESTATE), and the next writer folds the slot from the table.
+ */
+static void test_fold_job(void **state)
+{
+	struct storage_writer *w = writer(), *n;
+	struct storage_fold_job *j;
+	struct wire_batch x;
+	struct storage_merge_item it;
+	PGconn *f;
+	uint64_t rows = 0;
+	char q[128];
+	(void)state;
+
+	assert_int_equal(storage_connect(url, &f, NULL, 0), 0);
+	assert_int_equal(storage_fold_conn_init(f), 0);
+	assert_null(storage_writer_retire(w)); /* nothing to fold */
+	make_batch(&x, "job-1", 0xe1, 1, T0 + 2700 * FP_NS_PER_SEC);
+	it = (struct storage_merge_item){&x, -1, 0};
+	assert_int_equal(storage_merge(w, &it, 1, NULL), 0);
+	assert_int_equal(delta_rows(0), 3);
+	j = storage_writer_retire(w);
+	assert_non_null(j);
+	assert_int_equal(storage_fold_job_keys(j), 8); /* 3 + 2 + 3 */
+	assert_int_equal(storage_fold_pending(w), 0);
+	/* Meanwhile the writer appends to its spare slot, 1. */
+	make_batch(&x, "job-1", 0xe1, 2, T0 + 2700 * FP_NS_PER_SEC);
+	it = (struct storage_merge_item){&x, -1, 0};
+	assert_int_equal(storage_merge(w, &it, 1, NULL), 0);
+	assert_int_equal(delta_rows(1), 3);
+	assert_null(storage_writer_retire(w)); /* the spare is out */
+	assert_int_equal(storage_fold_job_run(f, j, &rows), 0);
+	assert_int_equal(rows, 8);
+	assert_int_equal(storage_fold_job_keys(j), 0);
+	assert_int_equal(delta_rows(0), 0);
+	assert_int_equal(delta_rows(1), 3);
+	assert_int_equal(host_calls("fn_stats_raw", "job-1"), 15);
+	assert_int_equal(host_calls("fn_stats", "job-1"), 30);
+	storage_writer_reclaim(w, j);
+
+	/* The second slot goes out; the writer's session ends first. */
+	j = storage_writer_retire(w);
+	assert_non_null(j);
+	snprintf(q, sizeof(q), "SELECT pg_terminate_backend(%d)::int",
+		 PQbackendPID(storage_writer_conn(w)));
+	assert_int_equal(sql_ll(q), 1);
+	/* pg_terminate_backend only signals: wait until its locks are gone. */
+	snprintf(q, sizeof(q), "SELECT count(*) FROM pg_locks WHERE pid = %d",
+		 PQbackendPID(storage_writer_conn(w)));
+	for (int i = 0; i < 500 && sql_ll(q) > 0; i++)
+		usleep(10000);
+	assert_int_equal(sql_ll(q), 0);
+	assert_int_equal(storage_fold_job_run(f, j, &rows), FP_ESTATE);
+	assert_int_equal(storage_fold_job_keys(j), 0);
+	assert_int_equal(delta_rows(1), 3); /* untouched, still counted */
+	assert_int_equal(host_calls("fn_stats", "job-1"), 30);
+	storage_writer_destroy(w); /* the job is out: freed by its holder */
+	storage_fold_job_free(j);
+	/* The next writer takes the free slots and folds slot 1's rows. */
+	n = writer();
+	assert_int_equal(sql_ll("SELECT count(*) FROM fn_stats_delta"), 0);
+	assert_int_equal(host_calls("fn_stats_raw", "job-1"), 30);
+	assert_int_equal(host_calls("fn_stats", "job-1"), 30);
+	storage_writer_destroy(n);
+	PQfinish(f);
 }
 
 /* A reader holding the delta tables (a long query, a roller pass) cannot
@@ -642,6 +726,7 @@ int main(void)
 		cmocka_unit_test(test_retention),
 		cmocka_unit_test(test_identities_stable),
 		cmocka_unit_test(test_delta_slots),
+		cmocka_unit_test(test_fold_job),
 		cmocka_unit_test(test_fold_under_reader),
 		cmocka_unit_test(test_db_down),
 	};

@@ -93,14 +93,48 @@ void storage_writer_configure(struct storage_writer *w,
 int storage_maintain(struct storage_writer *w, int *created, int *dropped);
 
 /*
- * Folds what this writer appended to its delta tables since its last fold
- * into the raw tier, in one transaction that also empties them (schema
- * 007). Readers see the same sums before and after. *rows (may be NULL):
- * the keys folded. On failure nothing changed; call again later.
+ * Folds what this writer appended to its delta slot since its last fold
+ * into the raw tier, on the writer's connection, in one transaction that
+ * also empties the slot (schema 007). Readers see the same sums before and
+ * after. *rows (may be NULL): the keys folded. On failure nothing changed; call
+ * again later.
  */
 int storage_fold(struct storage_writer *w, uint64_t *rows);
 /* Keys appended since the last fold (what the next fold writes). */
 size_t storage_fold_pending(const struct storage_writer *w);
+
+/*
+ * Folding on another connection, so merges never wait for a fold (the
+ * collector's fold thread). A writer holds two delta slots: it appends to
+ * one while the other is folded.
+ *
+ * storage_writer_retire hands the slot appended to, with its sums, over as
+ * a job, and the writer appends to its spare slot from then on. NULL when
+ * there is nothing to fold or the spare is still out (the previous job has
+ * not been reclaimed).
+ */
+struct storage_fold_job;
+struct storage_fold_job *storage_writer_retire(struct storage_writer *w);
+/* Creates the staging tables a fold needs on a connection of its own. */
+int storage_fold_conn_init(PGconn *conn);
+/*
+ * Runs the job on conn (not the writer's connection). 0: folded, the job
+ * is empty (*rows, may be NULL: the keys folded). FP_ESTATE: the writer's
+ * session has ended, so its slots are free and the next writer to take one
+ * folds it from the table; nothing was done, the job is empty. Otherwise
+ * failed with nothing changed (or COMMIT's outcome unknown): run it again
+ * later, it then folds from the table.
+ */
+int storage_fold_job_run(PGconn *conn, struct storage_fold_job *j,
+			 uint64_t *rows);
+/* Keys the job holds. */
+size_t storage_fold_job_keys(const struct storage_fold_job *j);
+/* Gives an empty job back to the writer that retired it: its spare. */
+void storage_writer_reclaim(struct storage_writer *w,
+			    struct storage_fold_job *j);
+/* Frees a job whose writer was destroyed while it was out (destroy frees
+ * only the jobs the writer holds). */
+void storage_fold_job_free(struct storage_fold_job *j);
 
 /*
  * Rolls the raw minutes that ended at least settle_s seconds ago into the
@@ -109,8 +143,7 @@ size_t storage_fold_pending(const struct storage_writer *w);
  * rolling up. Until a minute is rolled up the rollup tier reads it from
  * raw, so this is about query speed, never about exactness.
  */
-int storage_rollup(struct storage_writer *w, int64_t settle_s, int max_hours,
-		   int *hours);
+int storage_rollup(PGconn *conn, int64_t settle_s, int max_hours, int *hours);
 
 /*
  * Merge n batches in ONE transaction: dedup by (agent id, seq) against
