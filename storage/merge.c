@@ -39,6 +39,9 @@ struct storage_fold_job {
 	int slot;      /* the delta tables' suffix */
 	int owner_pid; /* the backend whose session lock holds the slot */
 	int stale;     /* the maps may disagree with the table: fold from it */
+	/* The slot's delta_slots.min_bucket (epoch s) as this writer last
+	 * committed it; INT64_MAX: none, or not known (write it again). */
+	int64_t min_bucket;
 	struct aggmap fn, edge, stack;
 	struct copybuf buf;
 };
@@ -54,6 +57,7 @@ struct storage_writer {
 	struct aggmap agg_fn, agg_edge, agg_stack;
 	/* the slot appended to, and the spare (NULL while it is out) */
 	struct storage_fold_job *cur, *spare;
+	int own[2]; /* their slot numbers */
 };
 
 /* Caches are bounded: past this many ids a cache starts over (a miss only
@@ -266,6 +270,7 @@ static int take_slots(struct storage_writer *w)
 				  s);
 		}
 		if (taken < 2) {
+			w->own[taken] = s;
 			want[taken++]->slot = s;
 		} else if ((got = try_slot(w->conn, s, "pg_advisory_unlock")) <
 			   0) {
@@ -287,6 +292,7 @@ static struct storage_fold_job *job_new(void)
 	if (j == NULL)
 		return NULL;
 	j->slot = -1;
+	j->min_bucket = INT64_MAX;
 	aggmap_init(&j->fn, 3, 4);
 	aggmap_init(&j->edge, 4, 4);
 	aggmap_init(&j->stack, 3, 3);
@@ -303,6 +309,7 @@ static size_t job_keys(const struct storage_fold_job *j)
 static void job_clear(struct storage_fold_job *j)
 {
 	j->stale = 0;
+	j->min_bucket = INT64_MAX;
 	aggmap_clear(&j->fn, 1u << 16);
 	aggmap_clear(&j->edge, 1u << 16);
 	aggmap_clear(&j->stack, 1u << 16);
@@ -331,6 +338,7 @@ int storage_writer_create(PGconn *conn, struct storage_writer **out)
 	if (w == NULL)
 		return FP_ENOMEM;
 	w->conn = conn;
+	w->own[0] = w->own[1] = -1;
 	copybuf_init(&w->buf);
 	w->opt.raw_retention_s = 7 * 86400;
 	w->opt.rollup_retention_s = 90 * 86400;
@@ -920,6 +928,29 @@ static int merge_staged(struct storage_writer *w, const char *minutes)
 	return 0;
 }
 
+/* Records in delta_slots that this writer's slot now holds `bucket_s`
+ * (epoch s) or newer (schema 008: the roller reads raw only up to there). */
+static int note_min_bucket(struct storage_writer *w, int64_t bucket_s)
+{
+	char slot[16], b[24];
+	const char *param[2] = {slot, b};
+	PGresult *r;
+
+	snprintf(slot, sizeof(slot), "%d", w->cur->slot);
+	snprintf(b, sizeof(b), "%lld", (long long)bucket_s);
+	r = PQexecParams(
+		w->conn,
+		"INSERT INTO delta_slots AS d (slot, min_bucket) "
+		"VALUES ($1::integer, to_timestamp($2::bigint)) "
+		"ON CONFLICT (slot) DO UPDATE "
+		"SET min_bucket = least(d.min_bucket, EXCLUDED.min_bucket)",
+		2, NULL, param, NULL, NULL, 0);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK)
+		return fail(w->conn, r, "record the slot's oldest bucket");
+	PQclear(r);
+	return 0;
+}
+
 /* The distinct raw buckets of the new batches, as a bigint[] literal
  * ("{m1,m2}"); caller frees. */
 static char *dirty_minutes(const struct batch_ids *ids, const int *isnew,
@@ -1029,7 +1060,7 @@ int storage_merge(struct storage_writer *w, struct storage_merge_item *items,
 	int *staged = calloc(n + 1, sizeof(int));
 	int *isnew = calloc(n + 1, sizeof(int));
 	uint64_t rows = 0, written = 0, nnew = 0, nstaged = 0;
-	int64_t now = fp_wall_ns();
+	int64_t now = fp_wall_ns(), min_bucket = INT64_MAX;
 	PGresult *r;
 	size_t i;
 	int rc = FP_ENOMEM;
@@ -1081,11 +1112,20 @@ int storage_merge(struct storage_writer *w, struct storage_merge_item *items,
 		free(minutes);
 		if (rc != 0)
 			goto err_rollback;
+		for (i = 0; i < n; i++)
+			if (isnew[i] && ids[i].bucket_s < min_bucket)
+				min_bucket = ids[i].bucket_s;
+		if (min_bucket < w->cur->min_bucket &&
+		    (rc = note_min_bucket(w, min_bucket)) != 0)
+			goto err_rollback;
 	}
 	if ((rc = exec_ok(w->conn, "COMMIT", "commit")) != 0) {
 		w->cur->stale = 1; /* the delta tables may hold it or not */
+		w->cur->min_bucket = INT64_MAX; /* so may delta_slots */
 		goto err_forget; /* outcome unknown: the caller must not ack */
 	}
+	if (min_bucket < w->cur->min_bucket)
+		w->cur->min_bucket = min_bucket;
 	if (nnew > 0 && (agg_merge(&w->cur->fn, &w->agg_fn) != 0 ||
 			 agg_merge(&w->cur->edge, &w->agg_edge) != 0 ||
 			 agg_merge(&w->cur->stack, &w->agg_stack) != 0))
@@ -1229,6 +1269,10 @@ static int fold_tx(PGconn *conn, struct copybuf *buf, int slot,
 			break;
 		}
 	}
+	snprintf(sql, sizeof(sql), "DELETE FROM delta_slots WHERE slot = %d",
+		 slot);
+	if ((rc = exec_ok(conn, sql, "empty delta tables")) != 0)
+		goto err;
 	return exec_ok(conn, "COMMIT", "commit fold");
 err:
 	if (PQstatus(conn) == CONNECTION_OK)
@@ -1310,6 +1354,38 @@ int storage_fold_job_run(PGconn *conn, struct storage_fold_job *j,
 	return 0;
 }
 
+/* Folds what free delta slots hold: a writer died and none has started
+ * since (the roller waits for those rows, schema 008). */
+static int adopt_free_slots(struct storage_writer *w)
+{
+	for (int s = 0; s < DELTA_SLOTS; s++) {
+		int got, rows, rc;
+		if (s == w->own[0] || s == w->own[1])
+			continue; /* the lock is re-entrant: skip our own */
+		if ((got = try_slot(w->conn, s, "pg_try_advisory_lock")) <= 0) {
+			if (got < 0)
+				return got;
+			continue;
+		}
+		rc = fold_barrier(w->conn, s);
+		if (rc == 0 && (rows = slot_has_rows(w->conn, s)) != 0) {
+			rc = rows < 0 ? rows
+				      : fold_tx(w->conn, &w->buf, s, NULL, 0);
+			if (rc == 0)
+				fp_notice(
+					"storage: folded delta slot %d left by "
+					"a writer that stopped",
+					s);
+		}
+		got = try_slot(w->conn, s, "pg_advisory_unlock");
+		if (rc != 0)
+			return rc;
+		if (got < 0)
+			return got;
+	}
+	return 0;
+}
+
 int storage_maintain(struct storage_writer *w, int *created, int *dropped)
 {
 	char raw[32], rollup[32];
@@ -1331,7 +1407,7 @@ int storage_maintain(struct storage_writer *w, int *created, int *dropped)
 	PQclear(r);
 	if (*dropped > 0)
 		aggmap_clear(&w->known_days, 0);
-	return 0;
+	return adopt_free_slots(w);
 }
 
 int storage_rollup(PGconn *conn, int64_t settle_s, int max_hours, int *hours)

@@ -342,13 +342,34 @@ static void test_rollup_equals_raw(void **state)
 	merge_one(w, 0xd2, m2 * FP_NS_PER_SEC);
 	expect_tiers_equal();
 	assert_int_equal(sql_ll(rollup_sql) + 30, sql_ll(raw_sql));
-	/* Rolled up to m1 + 5 min: recomputed whole up to there, then m2 is
-	 * added from raw by readers. */
+	/* Not folded yet: the slot records m1 as its oldest bucket, and the
+	 * roller goes no further than m1 (recomputing the stale hour up to
+	 * there from the raw tables alone). */
+	assert_int_equal(sql_ll("SELECT extract(epoch FROM min(min_bucket))"
+				"::bigint FROM delta_slots"),
+			 m1);
 	roll_upto(m1 + 300);
 	snprintf(sql, sizeof(sql),
 		 "SELECT extract(epoch FROM upto)::bigint FROM rollup_cover "
 		 "WHERE hour = to_timestamp(%lld)",
 		 hour);
+	assert_int_equal(sql_ll(sql), m1);
+	snprintf(sql, sizeof(sql),
+		 "SELECT coalesce(sum(ncalls), 0) FROM fn_stats_raw WHERE "
+		 "bucket >= to_timestamp(%lld) AND bucket < to_timestamp(%lld)",
+		 hour, m1);
+	assert_int_equal(sql_ll(rollup_sql), sql_ll(sql));
+	expect_tiers_equal();
+	snprintf(sql, sizeof(sql),
+		 "SELECT extract(epoch FROM upto)::bigint FROM rollup_cover "
+		 "WHERE hour = to_timestamp(%lld)",
+		 hour);
+	/* Folded: delta_slots is empty, and the roller goes on. */
+	assert_int_equal(storage_fold(w, NULL), 0);
+	assert_int_equal(sql_ll("SELECT count(*) FROM delta_slots"), 0);
+	/* Rolled up to m1 + 5 min: m1 is added, then m2 is added from raw by
+	 * readers. */
+	roll_upto(m1 + 300);
 	assert_int_equal(sql_ll(sql), m1 + 300);
 	expect_tiers_equal();
 	snprintf(sql, sizeof(sql),
@@ -376,6 +397,7 @@ static void test_rollup_equals_raw(void **state)
 	assert_string_equal(v, "t");
 	free(v);
 	expect_tiers_equal();
+	assert_int_equal(storage_fold(w, NULL), 0);
 	assert_int_equal(storage_rollup(storage_writer_conn(w), 0, 100, &hours),
 			 0);
 	assert_true(hours >= 1);
@@ -597,7 +619,8 @@ static long long delta_rows(int slot)
  * A fold on another connection (the collector's fold thread): the writer
  * hands its slot over and appends to its spare meanwhile; the job folds
  * exactly what the slot held. A job whose writer's session has ended does
- * nothing (FP_ESTATE), and the next writer folds the slot from the table.
+ * nothing (FP_ESTATE), and a running writer's maintenance folds the slot
+ * from the table.
  */
 static void test_fold_job(void **state)
 {
@@ -637,6 +660,7 @@ static void test_fold_job(void **state)
 	storage_writer_reclaim(w, j);
 
 	/* The second slot goes out; the writer's session ends first. */
+	n = writer(); /* another writer, running: slots 2 and 3 */
 	j = storage_writer_retire(w);
 	assert_non_null(j);
 	snprintf(q, sizeof(q), "SELECT pg_terminate_backend(%d)::int",
@@ -654,9 +678,14 @@ static void test_fold_job(void **state)
 	assert_int_equal(host_calls("fn_stats", "job-1"), 30);
 	storage_writer_destroy(w); /* the job is out: freed by its holder */
 	storage_fold_job_free(j);
-	/* The next writer takes the free slots and folds slot 1's rows. */
-	n = writer();
+	assert_int_equal(sql_ll("SELECT count(*) FROM delta_slots"), 1);
+	/* The running writer's maintenance folds the free slot 1. */
+	{
+		int created, dropped;
+		assert_int_equal(storage_maintain(n, &created, &dropped), 0);
+	}
 	assert_int_equal(sql_ll("SELECT count(*) FROM fn_stats_delta"), 0);
+	assert_int_equal(sql_ll("SELECT count(*) FROM delta_slots"), 0);
 	assert_int_equal(host_calls("fn_stats_raw", "job-1"), 30);
 	assert_int_equal(host_calls("fn_stats", "job-1"), 30);
 	storage_writer_destroy(n);

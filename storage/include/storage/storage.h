@@ -88,7 +88,9 @@ void storage_writer_configure(struct storage_writer *w,
 /*
  * Partitions ahead (today and two more days) and retention (drops raw and
  * ledger partitions older than the raw retention, rollup ones older than
- * the rollup retention). Returns 0 with what was created and dropped.
+ * the rollup retention), then folds any delta slot no writer holds (its
+ * writer died, none started since). Returns 0 with what was created and
+ * dropped.
  */
 int storage_maintain(struct storage_writer *w, int *created, int *dropped);
 
@@ -140,8 +142,9 @@ void storage_fold_job_free(struct storage_fold_job *j);
  * Rolls the raw minutes that ended at least settle_s seconds ago into the
  * rollup tier, in at most max_hours hours (and ended days into the 1 d
  * tier); *hours says how many hours. 0 also when another session is
- * rolling up. Until a minute is rolled up the rollup tier reads it from
- * raw, so this is about query speed, never about exactness.
+ * rolling up. Not past the oldest bucket a delta slot holds (schema 008):
+ * minutes are rolled up once folded. Until a minute is rolled up the rollup
+ * tier reads it from raw, so this is about query speed, never exactness.
  */
 int storage_rollup(PGconn *conn, int64_t settle_s, int max_hours, int *hours);
 
