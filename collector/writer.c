@@ -262,7 +262,7 @@ static void maintain(struct collector *c, struct writer_state *ws)
 {
 	int created = 0, dropped = 0;
 	int64_t now = fp_mono_ns();
-	struct storage_writer_opts o;
+	struct storage_writer_opts o = {0, 0, 0};
 	int64_t every;
 	fold(c, ws);
 	if (ws->w != NULL && !ws->wr->folder_started)

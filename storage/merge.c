@@ -42,6 +42,7 @@ struct storage_fold_job {
 	/* The slot's delta_slots.min_bucket (epoch s) as this writer last
 	 * committed it; INT64_MAX: none, or not known (write it again). */
 	int64_t min_bucket;
+	int64_t empty_wait_ms; /* the writer's, when retired */
 	struct aggmap fn, edge, stack;
 	struct copybuf buf;
 };
@@ -71,7 +72,8 @@ struct storage_writer {
 #define DELTA_SLOTS 32
 #define DELTA_LOCK 1179664463
 #define FOLD_LOCK (DELTA_LOCK + 1)
-#define TRUNCATE_TRIES 10
+/* How long a fold tries TRUNCATE before it empties a slot by DELETE. */
+#define EMPTY_WAIT_MS_DEFAULT 30000
 
 static const char stage_ddl[] =
 	"CREATE TEMP TABLE IF NOT EXISTS stage_batches (agent_id bytea, "
@@ -194,7 +196,8 @@ static int exec_ok(PGconn *c, const char *sql, const char *what)
 
 struct copybuf;
 static int fold_tx(PGconn *conn, struct copybuf *buf, int slot,
-		   const struct storage_fold_job *maps, int owner_pid);
+		   const struct storage_fold_job *maps, int owner_pid,
+		   int64_t empty_wait_ms);
 
 /* The boolean a one-row query returns: 1 or 0, < 0 on error. */
 static int query_bool(PGconn *c, const char *sql, const char *what)
@@ -262,7 +265,8 @@ static int take_slots(struct storage_writer *w)
 		if ((rows = slot_has_rows(w->conn, s)) < 0)
 			return rows;
 		if (rows > 0) {
-			int rc = fold_tx(w->conn, &w->buf, s, NULL, 0);
+			int rc = fold_tx(w->conn, &w->buf, s, NULL, 0,
+					 w->opt.empty_wait_ms);
 			if (rc != 0)
 				return rc;
 			fp_notice("storage: folded delta slot %d left by a "
@@ -342,6 +346,7 @@ int storage_writer_create(PGconn *conn, struct storage_writer **out)
 	copybuf_init(&w->buf);
 	w->opt.raw_retention_s = 7 * 86400;
 	w->opt.rollup_retention_s = 90 * 86400;
+	w->opt.empty_wait_ms = EMPTY_WAIT_MS_DEFAULT;
 	aggmap_init(&w->known_series, 1, 0);
 	aggmap_init(&w->known_fns, 1, 0);
 	aggmap_init(&w->known_stacks, 1, 0);
@@ -372,6 +377,8 @@ void storage_writer_configure(struct storage_writer *w,
 		w->opt.raw_retention_s = 3600;
 	if (w->opt.rollup_retention_s < w->opt.raw_retention_s)
 		w->opt.rollup_retention_s = w->opt.raw_retention_s;
+	if (w->opt.empty_wait_ms <= 0)
+		w->opt.empty_wait_ms = EMPTY_WAIT_MS_DEFAULT;
 }
 
 void storage_writer_destroy(struct storage_writer *w)
@@ -1189,8 +1196,10 @@ static int slot_owned_by(PGconn *conn, int slot, int pid)
  * emptied.
  */
 static int fold_tx(PGconn *conn, struct copybuf *buf, int slot,
-		   const struct storage_fold_job *maps, int owner_pid)
+		   const struct storage_fold_job *maps, int owner_pid,
+		   int64_t empty_wait_ms)
 {
+	int64_t give_up = fp_mono_ns() + empty_wait_ms * 1000000;
 	char sql[1024];
 	int rc;
 
@@ -1224,7 +1233,7 @@ static int fold_tx(PGconn *conn, struct copybuf *buf, int slot,
 	/* Emptying the slot: TRUNCATE needs ACCESS EXCLUSIVE, which waits for
 	 * every reader of the tier views (a roller pass, a wide query), and
 	 * new readers of the slot queue behind it. So each try waits 200 ms
-	 * at most, and after TRUNCATE_TRIES tries (about 5 s) the slot is
+	 * at most, 300 ms apart, and after empty_wait_ms (30 s) the slot is
 	 * emptied by DELETE instead: no lock readers hold blocks it, and
 	 * autovacuum reclaims the rows (the next TRUNCATE drops them too),
 	 * but deleting millions of rows takes seconds. The upserts above are
@@ -1245,7 +1254,7 @@ static int fold_tx(PGconn *conn, struct copybuf *buf, int slot,
 		}
 		if (ok)
 			break;
-		if (tries < TRUNCATE_TRIES) {
+		if (fp_mono_ns() < give_up) {
 			if ((rc = exec_ok(conn, "ROLLBACK TO SAVEPOINT empty",
 					  "empty delta tables")) != 0)
 				goto err;
@@ -1293,7 +1302,8 @@ int storage_fold(struct storage_writer *w, uint64_t *rows)
 
 	if (!j->stale && n == 0)
 		return 0;
-	rc = fold_tx(w->conn, &w->buf, j->slot, j->stale ? NULL : j, 0);
+	rc = fold_tx(w->conn, &w->buf, j->slot, j->stale ? NULL : j, 0,
+		     w->opt.empty_wait_ms);
 	if (rc != 0) {
 		/* COMMIT's outcome may be unknown: the table tells. */
 		j->stale = 1;
@@ -1311,6 +1321,7 @@ struct storage_fold_job *storage_writer_retire(struct storage_writer *w)
 	if (w->spare == NULL || (!j->stale && job_keys(j) == 0))
 		return NULL;
 	j->owner_pid = PQbackendPID(w->conn);
+	j->empty_wait_ms = w->opt.empty_wait_ms;
 	w->cur = w->spare;
 	w->spare = NULL;
 	return j;
@@ -1337,7 +1348,7 @@ int storage_fold_job_run(PGconn *conn, struct storage_fold_job *j,
 {
 	size_t n = job_keys(j);
 	int rc = fold_tx(conn, &j->buf, j->slot, j->stale ? NULL : j,
-			 j->owner_pid);
+			 j->owner_pid, j->empty_wait_ms);
 	if (rc == FP_ESTATE) {
 		/* The writer's session ended: whoever takes the slot folds
 		 * what it holds from the table. */
@@ -1370,7 +1381,8 @@ static int adopt_free_slots(struct storage_writer *w)
 		rc = fold_barrier(w->conn, s);
 		if (rc == 0 && (rows = slot_has_rows(w->conn, s)) != 0) {
 			rc = rows < 0 ? rows
-				      : fold_tx(w->conn, &w->buf, s, NULL, 0);
+				      : fold_tx(w->conn, &w->buf, s, NULL, 0,
+						w->opt.empty_wait_ms);
 			if (rc == 0)
 				fp_notice(
 					"storage: folded delta slot %d left by "

@@ -123,6 +123,9 @@ static void test_defaults(void **state)
 	assert_int_equal(o->rollup_retention_ns, 90 * DAY);
 	assert_int_equal(o->rollup_bucket_ns, 3600 * FP_NS_PER_SEC);
 	assert_int_equal(o->maintenance_interval_ns, 600 * FP_NS_PER_SEC);
+	assert_int_equal(o->fold_interval_ns, 60 * FP_NS_PER_SEC);
+	assert_int_equal(o->fold_delay_ns, 12 * FP_NS_PER_SEC);
+	assert_int_equal(o->fold_max_rows, 2000000);
 	assert_null(cfg.path);
 	assert_int_equal(cfg.max_group_at_start, 256);
 	assert_int_equal(collector_config_source(&cfg, "collector", "listen"),
@@ -291,6 +294,10 @@ static void test_file_errors(void **state)
 			  "rollup_retention = 7d\n",
 			  "3: [storage] rollup_retention: 7d is shorter than "
 			  "raw_retention (30d)");
+	expect_file_error("[storage]\nfold_interval = 30s\n"
+			  "fold_delay = 30s\n",
+			  "3: [storage] fold_delay: 30s is not shorter than "
+			  "fold_interval (30s)");
 	expect_file_error("[storage]\nrollup_bucket = 15m\n",
 			  "2: [storage] rollup_bucket: must be 1h (the rollup "
 			  "tier is kept in UTC hours), got 15m");

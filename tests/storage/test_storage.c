@@ -481,7 +481,7 @@ static void test_retention(void **state)
 {
 	PGconn *c;
 	struct storage_writer *w;
-	struct storage_writer_opts o = {2 * 86400, 30 * 86400};
+	struct storage_writer_opts o = {2 * 86400, 30 * 86400, 0};
 	int created = -1, dropped = -1;
 	char *v;
 	(void)state;
@@ -700,10 +700,12 @@ static void test_fold_under_reader(void **state)
 	struct storage_writer *w = writer();
 	struct wire_batch x;
 	struct storage_merge_item it;
+	struct storage_writer_opts o = {7 * 86400, 90 * 86400, 1000};
 	PGconn *reader;
 	PGresult *r;
 	(void)state;
 
+	storage_writer_configure(w, &o); /* wait 1 s, not 30, for TRUNCATE */
 	make_batch(&x, "reader-1", 0xd1, 1, T0 + 2400 * FP_NS_PER_SEC);
 	assert_int_equal(sql_ll("SELECT sum(pg_relation_size(inhrelid)) FROM "
 				"pg_inherits WHERE inhparent = "

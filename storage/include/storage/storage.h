@@ -79,6 +79,10 @@ struct storage_merge_stats {
 struct storage_writer_opts {
 	int64_t raw_retention_s;    /* default 7 days */
 	int64_t rollup_retention_s; /* default 90 days */
+	/* How long a fold waits for readers to let it TRUNCATE a delta slot
+	 * before it empties the slot by DELETE (slower, the rows stay until
+	 * autovacuum); <= 0: the default, 30 s. */
+	int64_t empty_wait_ms;
 };
 
 /* Sets the retention (defaults until called). */
