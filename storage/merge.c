@@ -184,6 +184,17 @@ static int fail(PGconn *c, PGresult *r, const char *what)
 	return down ? FP_EDBDOWN : FP_EDB;
 }
 
+/* A statement with text parameters that returns no rows. */
+static int exec_params_ok(PGconn *c, const char *sql, int n,
+			  const char *const *params, const char *what)
+{
+	PGresult *r = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK)
+		return fail(c, r, what);
+	PQclear(r);
+	return 0;
+}
+
 static int exec_ok(PGconn *c, const char *sql, const char *what)
 {
 	PGresult *r = PQexec(c, sql);
@@ -914,25 +925,20 @@ static int stage_facts(struct storage_writer *w, struct storage_merge_item *it,
 static int merge_staged(struct storage_writer *w, const char *minutes)
 {
 	const char *param[1] = {minutes};
-	PGresult *r;
 	int rc;
 
 	for (size_t i = 0; i < sizeof(dims_sql) / sizeof(dims_sql[0]); i++)
 		if ((rc = exec_ok(w->conn, dims_sql[i], "merge dimensions")) !=
 		    0)
 			return rc;
-	r = PQexecParams(
+	return exec_params_ok(
 		w->conn,
 		"INSERT INTO rollup_dirty AS d (minute, writer, version) "
 		"SELECT to_timestamp(m), pg_backend_pid(), 1 "
 		"FROM unnest($1::bigint[]) AS m ORDER BY 1 "
 		"ON CONFLICT (minute, writer) DO UPDATE "
 		"SET version = d.version + 1",
-		1, NULL, param, NULL, NULL, 0);
-	if (PQresultStatus(r) != PGRES_COMMAND_OK)
-		return fail(w->conn, r, "mark rollup minutes");
-	PQclear(r);
-	return 0;
+		1, param, "mark rollup minutes");
 }
 
 /* Records in delta_slots that this writer's slot now holds `bucket_s`
@@ -941,21 +947,16 @@ static int note_min_bucket(struct storage_writer *w, int64_t bucket_s)
 {
 	char slot[16], b[24];
 	const char *param[2] = {slot, b};
-	PGresult *r;
 
 	snprintf(slot, sizeof(slot), "%d", w->cur->slot);
 	snprintf(b, sizeof(b), "%lld", (long long)bucket_s);
-	r = PQexecParams(
+	return exec_params_ok(
 		w->conn,
 		"INSERT INTO delta_slots AS d (slot, min_bucket) "
 		"VALUES ($1::integer, to_timestamp($2::bigint)) "
 		"ON CONFLICT (slot) DO UPDATE "
 		"SET min_bucket = least(d.min_bucket, EXCLUDED.min_bucket)",
-		2, NULL, param, NULL, NULL, 0);
-	if (PQresultStatus(r) != PGRES_COMMAND_OK)
-		return fail(w->conn, r, "record the slot's oldest bucket");
-	PQclear(r);
-	return 0;
+		2, param, "record the slot's oldest bucket");
 }
 
 /* The distinct raw buckets of the new batches, as a bigint[] literal
