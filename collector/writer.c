@@ -498,8 +498,7 @@ static void commit_group(struct collector *c, struct writer_state *ws,
 		}
 	}
 	if (rc == FP_EDBDOWN) {
-		storage_writer_destroy(ws->w);
-		ws->w = NULL;
+		drop_writer(c, ws); /* a fold job out becomes an orphan */
 		atomic_store(&c->db_up, 0);
 	}
 	for (int i = 0; i < n; i++)
@@ -595,8 +594,21 @@ static void *writer_main(void *arg)
 			rows = 0;
 		count_fold(c, rows, fp_mono_ns() - t0);
 	}
-	if (ws.w != NULL)
+	if (ws.w != NULL) {
 		drop_writer(c, &ws);
+	} else {
+		/* Its writer was dropped before (drop_writer made it an
+		 * orphan); a job done since is freed here. */
+		pthread_mutex_lock(&c->lock);
+		if (wr->job != NULL && wr->job_done) {
+			storage_fold_job_free(wr->job);
+			wr->job = NULL;
+			wr->job_done = 0;
+		} else if (wr->job != NULL) {
+			wr->job_orphan = 1;
+		}
+		pthread_mutex_unlock(&c->lock);
+	}
 	pthread_mutex_lock(&c->lock);
 	wr->fold_stop = 1;
 	pthread_cond_broadcast(&wr->fold_cond);

@@ -36,9 +36,13 @@
  * spare, or out on another connection being folded (storage_writer_retire).
  */
 struct storage_fold_job {
-	int slot;      /* the delta tables' suffix */
-	int owner_pid; /* the backend whose session lock holds the slot */
-	int stale;     /* the maps may disagree with the table: fold from it */
+	int slot; /* the delta tables' suffix */
+	/* The backend whose session lock holds the slot: its pid and start
+	 * (µs since the epoch; with the pid, a backend's identity even when
+	 * pids are reused). */
+	int owner_pid;
+	int64_t owner_start;
+	int stale; /* the maps may disagree with the table: fold from it */
 	/* The slot's delta_slots.min_bucket (epoch s) as this writer last
 	 * committed it; INT64_MAX: none, or not known (write it again). */
 	int64_t min_bucket;
@@ -58,7 +62,8 @@ struct storage_writer {
 	struct aggmap agg_fn, agg_edge, agg_stack;
 	/* the slot appended to, and the spare (NULL while it is out) */
 	struct storage_fold_job *cur, *spare;
-	int own[2]; /* their slot numbers */
+	int own[2];	       /* their slot numbers */
+	int64_t backend_start; /* this session's, µs since the epoch */
 };
 
 /* Caches are bounded: past this many ids a cache starts over (a miss only
@@ -207,8 +212,8 @@ static int exec_ok(PGconn *c, const char *sql, const char *what)
 
 struct copybuf;
 static int fold_tx(PGconn *conn, struct copybuf *buf, int slot,
-		   const struct storage_fold_job *maps, int owner_pid,
-		   int64_t empty_wait_ms);
+		   const struct storage_fold_job *maps,
+		   const struct storage_fold_job *owner, int64_t empty_wait_ms);
 
 /* The boolean a one-row query returns: 1 or 0, < 0 on error. */
 static int query_bool(PGconn *c, const char *sql, const char *what)
@@ -259,6 +264,30 @@ static int fold_barrier(PGconn *c, int s)
  * readers, folded here from the table itself). Slots other writers hold
  * are theirs alone.
  */
+/* This session's start, µs since the epoch: with its pid, its identity. */
+static int session_start(PGconn *c, int64_t *out)
+{
+	PGresult *r = PQexec(c, "SELECT (extract(epoch FROM backend_start) * "
+				"1000000)::bigint FROM pg_stat_activity "
+				"WHERE pid = pg_backend_pid()");
+	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1 ||
+	    PQgetisnull(r, 0, 0))
+		return fail(c, r, "session start");
+	*out = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+	PQclear(r);
+	return 0;
+}
+
+/* A slot without rows has no delta_slots row either (one left by a merge
+ * whose rows were all folded before a crash would stall the roller). */
+static int forget_empty_slot(PGconn *c, int s)
+{
+	char sql[96];
+	snprintf(sql, sizeof(sql), "DELETE FROM delta_slots WHERE slot = %d",
+		 s);
+	return exec_ok(c, sql, "delta slot bucket");
+}
+
 static int take_slots(struct storage_writer *w)
 {
 	struct storage_fold_job *want[2] = {w->cur, w->spare};
@@ -276,13 +305,15 @@ static int take_slots(struct storage_writer *w)
 		if ((rows = slot_has_rows(w->conn, s)) < 0)
 			return rows;
 		if (rows > 0) {
-			int rc = fold_tx(w->conn, &w->buf, s, NULL, 0,
+			int rc = fold_tx(w->conn, &w->buf, s, NULL, NULL,
 					 w->opt.empty_wait_ms);
 			if (rc != 0)
 				return rc;
 			fp_notice("storage: folded delta slot %d left by a "
 				  "writer that stopped",
 				  s);
+		} else if ((got = forget_empty_slot(w->conn, s)) != 0) {
+			return got;
 		}
 		if (taken < 2) {
 			w->own[taken] = s;
@@ -370,7 +401,10 @@ int storage_writer_create(PGconn *conn, struct storage_writer **out)
 	aggmap_init(&w->agg_stack, 3, 3);
 	w->cur = job_new();
 	w->spare = job_new();
-	rc = w->cur && w->spare ? take_slots(w) : FP_ENOMEM;
+	rc = w->cur && w->spare ? session_start(conn, &w->backend_start)
+				: FP_ENOMEM;
+	if (rc == 0)
+		rc = take_slots(w);
 	if (rc != 0) {
 		w->conn = NULL; /* the caller still owns it */
 		storage_writer_destroy(w);
@@ -1123,6 +1157,10 @@ int storage_merge(struct storage_writer *w, struct storage_merge_item *items,
 		for (i = 0; i < n; i++)
 			if (isnew[i] && ids[i].bucket_s < min_bucket)
 				min_bucket = ids[i].bucket_s;
+		/* Only when rows were appended: a row in delta_slots is
+		 * deleted by the fold of the rows it stands for. */
+		if (w->agg_fn.n + w->agg_edge.n + w->agg_stack.n == 0)
+			min_bucket = INT64_MAX;
 		if (min_bucket < w->cur->min_bucket &&
 		    (rc = note_min_bucket(w, min_bucket)) != 0)
 			goto err_rollback;
@@ -1173,32 +1211,38 @@ out_free:
 	return rc;
 }
 
-/* 1 if backend `pid` holds the session lock of delta slot `slot`, 0 if
- * not, < 0 on error. */
-static int slot_owned_by(PGconn *conn, int slot, int pid)
+/* 1 if the job's owner backend (pid and start) holds the session lock of
+ * delta slot `slot`, 0 if not, < 0 on error. */
+static int slot_owned_by(PGconn *conn, int slot,
+			 const struct storage_fold_job *owner)
 {
-	char sql[256];
+	char sql[512];
 	snprintf(sql, sizeof(sql),
-		 "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = "
-		 "'advisory' AND classid = %d AND objid = %d AND objsubid = 2 "
-		 "AND pid = %d AND granted)",
-		 DELTA_LOCK, slot, pid);
+		 "SELECT EXISTS (SELECT 1 FROM pg_locks l JOIN "
+		 "pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = "
+		 "'advisory' AND l.classid = %d AND l.objid = %d AND "
+		 "l.objsubid = 2 AND l.pid = %d AND l.granted AND "
+		 "(extract(epoch FROM a.backend_start) * 1000000)::bigint = "
+		 "%lld)",
+		 DELTA_LOCK, slot, owner->owner_pid,
+		 (long long)owner->owner_start);
 	return query_bool(conn, sql, "delta slot owner");
 }
 
 /*
  * One fold transaction for delta slot `slot`: add its rows to the raw tier
  * (from the fold maps, or from the table itself when maps is NULL) and
- * empty it. owner_pid: 0 when this session holds the slot, else the
- * backend that does; if it no longer does (its session ended: the slot is
- * free, or another writer's), nothing is done and FP_ESTATE returned. The
+ * empty it. owner: NULL when this session holds the slot, else the job
+ * naming the backend that does (pid and start time); if it no longer does
+ * (its session ended: the slot is free, or another writer's), nothing is
+ * done and FP_ESTATE returned. The
  * check and the fold happen under FOLD_LOCK, which a writer taking a slot
  * waits for: so a slot is never folded twice, nor a new owner's rows
  * emptied.
  */
 static int fold_tx(PGconn *conn, struct copybuf *buf, int slot,
-		   const struct storage_fold_job *maps, int owner_pid,
-		   int64_t empty_wait_ms)
+		   const struct storage_fold_job *maps,
+		   const struct storage_fold_job *owner, int64_t empty_wait_ms)
 {
 	int64_t give_up = fp_mono_ns() + empty_wait_ms * 1000000;
 	char sql[1024];
@@ -1208,8 +1252,8 @@ static int fold_tx(PGconn *conn, struct copybuf *buf, int slot,
 		return rc;
 	if ((rc = fold_barrier(conn, slot)) != 0)
 		goto err;
-	if (owner_pid != 0) {
-		int owned = slot_owned_by(conn, slot, owner_pid);
+	if (owner != NULL) {
+		int owned = slot_owned_by(conn, slot, owner);
 		if (owned <= 0) {
 			rc = owned < 0 ? owned : FP_ESTATE;
 			goto err;
@@ -1303,7 +1347,7 @@ int storage_fold(struct storage_writer *w, uint64_t *rows)
 
 	if (!j->stale && n == 0)
 		return 0;
-	rc = fold_tx(w->conn, &w->buf, j->slot, j->stale ? NULL : j, 0,
+	rc = fold_tx(w->conn, &w->buf, j->slot, j->stale ? NULL : j, NULL,
 		     w->opt.empty_wait_ms);
 	if (rc != 0) {
 		/* COMMIT's outcome may be unknown: the table tells. */
@@ -1322,6 +1366,7 @@ struct storage_fold_job *storage_writer_retire(struct storage_writer *w)
 	if (w->spare == NULL || (!j->stale && job_keys(j) == 0))
 		return NULL;
 	j->owner_pid = PQbackendPID(w->conn);
+	j->owner_start = w->backend_start;
 	j->empty_wait_ms = w->opt.empty_wait_ms;
 	w->cur = w->spare;
 	w->spare = NULL;
@@ -1331,6 +1376,17 @@ struct storage_fold_job *storage_writer_retire(struct storage_writer *w)
 void storage_writer_reclaim(struct storage_writer *w,
 			    struct storage_fold_job *j)
 {
+	if (w->spare != NULL ||
+	    (j->slot != w->own[0] && j->slot != w->own[1]) ||
+	    j->slot == w->cur->slot) {
+		/* Not this writer's (a caller's bug): keeping it would append
+		 * to a slot another writer may own. */
+		fp_err("storage: a fold job of slot %d came back to a writer "
+		       "that does not hold it; dropped",
+		       j->slot);
+		storage_fold_job_free(j);
+		return;
+	}
 	w->spare = j;
 }
 
@@ -1348,8 +1404,8 @@ int storage_fold_job_run(PGconn *conn, struct storage_fold_job *j,
 			 uint64_t *rows)
 {
 	size_t n = job_keys(j);
-	int rc = fold_tx(conn, &j->buf, j->slot, j->stale ? NULL : j,
-			 j->owner_pid, j->empty_wait_ms);
+	int rc = fold_tx(conn, &j->buf, j->slot, j->stale ? NULL : j, j,
+			 j->empty_wait_ms);
 	if (rc == FP_ESTATE) {
 		/* The writer's session ended: whoever takes the slot folds
 		 * what it holds from the table. */
@@ -1380,9 +1436,11 @@ static int adopt_free_slots(struct storage_writer *w)
 			continue;
 		}
 		rc = fold_barrier(w->conn, s);
-		if (rc == 0 && (rows = slot_has_rows(w->conn, s)) != 0) {
+		if (rc == 0 && (rows = slot_has_rows(w->conn, s)) == 0)
+			rc = forget_empty_slot(w->conn, s);
+		else if (rc == 0) {
 			rc = rows < 0 ? rows
-				      : fold_tx(w->conn, &w->buf, s, NULL, 0,
+				      : fold_tx(w->conn, &w->buf, s, NULL, NULL,
 						w->opt.empty_wait_ms);
 			if (rc == 0)
 				fp_notice(

@@ -636,6 +636,16 @@ static void test_fold_job(void **state)
 	assert_int_equal(storage_connect(url, &f, NULL, 0), 0);
 	assert_int_equal(storage_fold_conn_init(f), 0);
 	assert_null(storage_writer_retire(w)); /* nothing to fold */
+	/* A batch that carries no fact rows (only a dropped count) appends
+	 * nothing, so its slot gets no delta_slots row to wait for. */
+	make_batch(&x, "job-0", 0xe0, 1, T0 + 2700 * FP_NS_PER_SEC);
+	x.nfstats = x.nedges = x.nnodes = 0;
+	x.dropped = 5;
+	it = (struct storage_merge_item){&x, -1, 0};
+	assert_int_equal(storage_merge(w, &it, 1, NULL), 0);
+	assert_int_equal(it.status, 0);
+	assert_int_equal(storage_fold_pending(w), 0);
+	assert_int_equal(sql_ll("SELECT count(*) FROM delta_slots"), 0);
 	make_batch(&x, "job-1", 0xe1, 1, T0 + 2700 * FP_NS_PER_SEC);
 	it = (struct storage_merge_item){&x, -1, 0};
 	assert_int_equal(storage_merge(w, &it, 1, NULL), 0);
