@@ -114,26 +114,37 @@ static int64_t next_fold_at(int64_t now, int64_t every, int64_t delay)
 }
 
 /*
- * Destroys the storage writer. A fold job it handed out and that is still
- * out becomes the fold thread's to free: the writer's slots are free once
+ * Destroys the storage writer (if any). A fold job back from the fold
+ * thread is freed with it; one still out becomes the fold thread's to
+ * free: the writer's slots are free once
  * its session ends, and whoever takes them folds what they hold.
  */
 static void drop_writer(struct collector *c, struct writer_state *ws)
 {
 	struct collector_writer *wr = ws->wr;
 	pthread_mutex_lock(&c->lock);
-	if (wr->job != NULL) {
-		if (wr->job_done) {
-			storage_writer_reclaim(ws->w, wr->job);
-			wr->job = NULL;
-			wr->job_done = 0;
-		} else {
-			wr->job_orphan = 1;
-		}
+	if (wr->job != NULL && wr->job_done) {
+		storage_fold_job_free(wr->job);
+		wr->job = NULL;
+		wr->job_done = 0;
+	} else if (wr->job != NULL) {
+		wr->job_orphan = 1;
 	}
 	pthread_mutex_unlock(&c->lock);
 	storage_writer_destroy(ws->w);
 	ws->w = NULL;
+}
+
+/* The fold thread's side (c->lock held): frees the job if its writer let
+ * go of it; 1 if it did. */
+static int free_orphan(struct collector_writer *wr)
+{
+	if (wr->job == NULL || !wr->job_orphan)
+		return 0;
+	storage_fold_job_free(wr->job);
+	wr->job = NULL;
+	wr->job_orphan = 0;
+	return 1;
 }
 
 static int ensure_connected(struct collector *c, struct writer_state *ws)
@@ -212,6 +223,18 @@ static void count_fold(struct collector *c, uint64_t rows, int64_t ns)
 
 static int64_t rollup(PGconn *conn, int64_t now, int64_t next);
 
+/* c->lock held: a job the fold thread is done with becomes the writer's
+ * spare again. (A done job is never an orphan: drop_writer frees those.) */
+static void take_back(struct writer_state *ws)
+{
+	struct collector_writer *wr = ws->wr;
+	if (wr->job == NULL || !wr->job_done)
+		return;
+	storage_writer_reclaim(ws->w, wr->job);
+	wr->job = NULL;
+	wr->job_done = 0;
+}
+
 static void fold(struct collector *c, struct writer_state *ws)
 {
 	struct collector_writer *wr = ws->wr;
@@ -225,11 +248,7 @@ static void fold(struct collector *c, struct writer_state *ws)
 	every = c->opt.fold_interval_ns;
 	delay = c->opt.fold_delay_ns;
 	max_rows = c->opt.fold_max_rows;
-	if (wr->job != NULL && wr->job_done && !wr->job_orphan) {
-		storage_writer_reclaim(ws->w, wr->job);
-		wr->job = NULL;
-		wr->job_done = 0;
-	}
+	take_back(ws);
 	pthread_mutex_unlock(&c->lock);
 	if (now < ws->next_fold &&
 	    (max_rows <= 0 || storage_fold_pending(ws->w) < (size_t)max_rows))
@@ -369,13 +388,10 @@ static void *folder_main(void *arg)
 		       fp_mono_ns() < next_rollup)
 			wait_until(&wr->fold_cond, &c->lock,
 				   fp_wall_ns() + FP_NS_PER_SEC);
-		if (wr->fold_stop && wr->job != NULL && wr->job_orphan) {
-			/* Never run: its rows stay in the slot, which the
-			 * next writer to start folds. */
-			storage_fold_job_free(wr->job);
-			wr->job = NULL;
-			wr->job_orphan = 0;
-		}
+		/* Stopping, an orphan is never run: its rows stay in the
+		 * slot, which the next writer to start folds. */
+		if (wr->fold_stop)
+			free_orphan(wr);
 		if (wr->fold_stop && (wr->job == NULL || wr->job_done))
 			break;
 		j = wr->job != NULL && !wr->job_done ? wr->job : NULL;
@@ -403,26 +419,16 @@ static void *folder_main(void *arg)
 				"they stay in the delta tables, retrying",
 				keys);
 			pthread_mutex_lock(&c->lock);
-			if (wr->job_orphan) {
-				/* The writer is gone and with it the slot's
-				 * owner: the next writer folds the slot. */
-				storage_fold_job_free(j);
-				wr->job = NULL;
-				wr->job_orphan = 0;
-			} else if (!wr->fold_stop) {
+			/* An orphan's writer is gone and with it the slot's
+			 * owner: the next writer folds the slot. */
+			if (!free_orphan(wr) && !wr->fold_stop)
 				wait_until(&wr->fold_cond, &c->lock,
 					   fp_wall_ns() + FP_NS_PER_SEC);
-			}
 			continue;
 		}
 		pthread_mutex_lock(&c->lock);
-		if (wr->job_orphan) {
-			storage_fold_job_free(j);
-			wr->job = NULL;
-			wr->job_orphan = 0;
-		} else {
+		if (!free_orphan(wr))
 			wr->job_done = 1;
-		}
 		pthread_cond_broadcast(&wr->fold_cond);
 	}
 	pthread_mutex_unlock(&c->lock);
@@ -442,13 +448,9 @@ static int wait_job_back(struct collector *c, struct writer_state *ws,
 	pthread_mutex_lock(&c->lock);
 	while (wr->job != NULL && !wr->job_done && fp_wall_ns() < until)
 		wait_until(&wr->fold_cond, &c->lock, until);
-	if (wr->job != NULL && wr->job_done) {
-		storage_writer_reclaim(ws->w, wr->job);
-		wr->job = NULL;
-		wr->job_done = 0;
-	} else if (wr->job != NULL) {
+	take_back(ws);
+	if (wr->job != NULL)
 		rc = FP_ETIMEDOUT;
-	}
 	pthread_mutex_unlock(&c->lock);
 	return rc;
 }
@@ -594,21 +596,7 @@ static void *writer_main(void *arg)
 			rows = 0;
 		count_fold(c, rows, fp_mono_ns() - t0);
 	}
-	if (ws.w != NULL) {
-		drop_writer(c, &ws);
-	} else {
-		/* Its writer was dropped before (drop_writer made it an
-		 * orphan); a job done since is freed here. */
-		pthread_mutex_lock(&c->lock);
-		if (wr->job != NULL && wr->job_done) {
-			storage_fold_job_free(wr->job);
-			wr->job = NULL;
-			wr->job_done = 0;
-		} else if (wr->job != NULL) {
-			wr->job_orphan = 1;
-		}
-		pthread_mutex_unlock(&c->lock);
-	}
+	drop_writer(c, &ws); /* also when it was dropped before */
 	pthread_mutex_lock(&c->lock);
 	wr->fold_stop = 1;
 	pthread_cond_broadcast(&wr->fold_cond);

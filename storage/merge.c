@@ -288,33 +288,40 @@ static int forget_empty_slot(PGconn *c, int s)
 	return exec_ok(c, sql, "delta slot bucket");
 }
 
+/* For a free slot s this session has just locked: waits for a fold of it
+ * another session may be running, then folds what it holds from the
+ * table, or clears its delta_slots row when it holds nothing. */
+static int fold_free_slot(struct storage_writer *w, int s)
+{
+	int rc = fold_barrier(w->conn, s), rows;
+	if (rc != 0)
+		return rc;
+	if ((rows = slot_has_rows(w->conn, s)) < 0)
+		return rows;
+	if (rows == 0)
+		return forget_empty_slot(w->conn, s);
+	if ((rc = fold_tx(w->conn, &w->buf, s, NULL, NULL,
+			  w->opt.empty_wait_ms)) == 0)
+		fp_notice("storage: folded delta slot %d left by a writer that "
+			  "stopped",
+			  s);
+	return rc;
+}
+
 static int take_slots(struct storage_writer *w)
 {
 	struct storage_fold_job *want[2] = {w->cur, w->spare};
 	int taken = 0;
 
 	for (int s = 0; s < DELTA_SLOTS; s++) {
-		int got = try_slot(w->conn, s, "pg_try_advisory_lock"), rows;
+		int got = try_slot(w->conn, s, "pg_try_advisory_lock");
 		if (got <= 0) {
 			if (got < 0)
 				return got;
 			continue;
 		}
-		if ((got = fold_barrier(w->conn, s)) != 0)
+		if ((got = fold_free_slot(w, s)) != 0)
 			return got;
-		if ((rows = slot_has_rows(w->conn, s)) < 0)
-			return rows;
-		if (rows > 0) {
-			int rc = fold_tx(w->conn, &w->buf, s, NULL, NULL,
-					 w->opt.empty_wait_ms);
-			if (rc != 0)
-				return rc;
-			fp_notice("storage: folded delta slot %d left by a "
-				  "writer that stopped",
-				  s);
-		} else if ((got = forget_empty_slot(w->conn, s)) != 0) {
-			return got;
-		}
 		if (taken < 2) {
 			w->own[taken] = s;
 			want[taken++]->slot = s;
@@ -1339,25 +1346,34 @@ size_t storage_fold_pending(const struct storage_writer *w)
 	return job_keys(w->cur);
 }
 
-int storage_fold(struct storage_writer *w, uint64_t *rows)
+/* Folds job j's slot on conn (owner: see fold_tx) and empties j; on
+ * failure j folds from the table next time (COMMIT's outcome may be
+ * unknown: the table tells). FP_ESTATE: the owner's session ended, and
+ * whoever takes the slot folds what it holds from the table. */
+static int run_job(PGconn *conn, struct copybuf *buf,
+		   struct storage_fold_job *j,
+		   const struct storage_fold_job *owner, int64_t empty_wait_ms,
+		   uint64_t *rows)
 {
-	struct storage_fold_job *j = w->cur;
 	size_t n = job_keys(j);
-	int rc;
-
-	if (!j->stale && n == 0)
-		return 0;
-	rc = fold_tx(w->conn, &w->buf, j->slot, j->stale ? NULL : j, NULL,
-		     w->opt.empty_wait_ms);
-	if (rc != 0) {
-		/* COMMIT's outcome may be unknown: the table tells. */
+	int rc = fold_tx(conn, buf, j->slot, j->stale ? NULL : j, owner,
+			 empty_wait_ms);
+	if (rc != 0 && rc != FP_ESTATE) {
 		j->stale = 1;
 		return rc;
 	}
-	if (rows != NULL)
+	if (rc == 0 && rows != NULL)
 		*rows = n;
 	job_clear(j);
-	return 0;
+	return rc;
+}
+
+int storage_fold(struct storage_writer *w, uint64_t *rows)
+{
+	if (!w->cur->stale && job_keys(w->cur) == 0)
+		return 0;
+	return run_job(w->conn, &w->buf, w->cur, NULL, w->opt.empty_wait_ms,
+		       rows);
 }
 
 struct storage_fold_job *storage_writer_retire(struct storage_writer *w)
@@ -1403,23 +1419,7 @@ int storage_fold_conn_init(PGconn *conn)
 int storage_fold_job_run(PGconn *conn, struct storage_fold_job *j,
 			 uint64_t *rows)
 {
-	size_t n = job_keys(j);
-	int rc = fold_tx(conn, &j->buf, j->slot, j->stale ? NULL : j, j,
-			 j->empty_wait_ms);
-	if (rc == FP_ESTATE) {
-		/* The writer's session ended: whoever takes the slot folds
-		 * what it holds from the table. */
-		job_clear(j);
-		return rc;
-	}
-	if (rc != 0) {
-		j->stale = 1;
-		return rc;
-	}
-	if (rows != NULL)
-		*rows = n;
-	job_clear(j);
-	return 0;
+	return run_job(conn, &j->buf, j, j, j->empty_wait_ms, rows);
 }
 
 /* Folds what free delta slots hold: a writer died and none has started
@@ -1427,7 +1427,7 @@ int storage_fold_job_run(PGconn *conn, struct storage_fold_job *j,
 static int adopt_free_slots(struct storage_writer *w)
 {
 	for (int s = 0; s < DELTA_SLOTS; s++) {
-		int got, rows, rc;
+		int got, rc;
 		if (s == w->own[0] || s == w->own[1])
 			continue; /* the lock is re-entrant: skip our own */
 		if ((got = try_slot(w->conn, s, "pg_try_advisory_lock")) <= 0) {
@@ -1435,19 +1435,7 @@ static int adopt_free_slots(struct storage_writer *w)
 				return got;
 			continue;
 		}
-		rc = fold_barrier(w->conn, s);
-		if (rc == 0 && (rows = slot_has_rows(w->conn, s)) == 0)
-			rc = forget_empty_slot(w->conn, s);
-		else if (rc == 0) {
-			rc = rows < 0 ? rows
-				      : fold_tx(w->conn, &w->buf, s, NULL, NULL,
-						w->opt.empty_wait_ms);
-			if (rc == 0)
-				fp_notice(
-					"storage: folded delta slot %d left by "
-					"a writer that stopped",
-					s);
-		}
+		rc = fold_free_slot(w, s);
 		got = try_slot(w->conn, s, "pg_advisory_unlock");
 		if (rc != 0)
 			return rc;
