@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -134,8 +135,15 @@ void coll_batch(struct wire_batch *b, uint8_t agent, uint64_t seq,
 	b->agent.service = "svc";
 	b->agent.lang = "c";
 	b->seq = seq;
-	/* A whole minute ago: inside one bucket, inside retention. */
-	b->t0 = (fp_wall_ns() / minute - 2) * minute;
+	/* Two whole minutes before the first batch of this process, the same
+	 * for every batch: a resend is then the same ledger key (agent, seq,
+	 * t0) even across a minute boundary. Inside one bucket and inside
+	 * the retention. */
+	static _Atomic int64_t t0;
+	int64_t want = 0;
+	atomic_compare_exchange_strong(&t0, &want,
+				       (fp_wall_ns() / minute - 2) * minute);
+	b->t0 = atomic_load(&t0);
 	b->t1 = b->t0 + FP_NS_PER_SEC;
 	b->fns = fns;
 	b->nfns = 1;
