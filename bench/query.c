@@ -179,6 +179,21 @@ static int expand(PGconn *c, long raw_hours, long days)
 		if (sql(c, q) != 0)
 			return -1;
 	}
+	/* The ledger as the collector leaves it beside raw (pruned with
+	 * it): a batch per host and raw minute, as if each host flushed
+	 * once a minute. */
+	snprintf(q, sizeof(q),
+		 "INSERT INTO ingested_batches (agent_id, seq, series_id, pid, "
+		 "t0, t1, dropped, nfns) SELECT ib.agent_id, "
+		 "1000000 + extract(epoch FROM b)::bigint / 60, ib.series_id, "
+		 "ib.pid, b, b + interval '10 seconds', 0, ib.nfns FROM "
+		 "(SELECT DISTINCT ON (series_id) * FROM ingested_batches) ib, "
+		 "generate_series(date_trunc('minute', now()) - interval "
+		 "'%ld hours', date_trunc('minute', now()), interval "
+		 "'1 minute') b",
+		 raw_hours);
+	if (sql(c, q) != 0)
+		return -1;
 	/* As the roller leaves them: the current hour rolled up to two
 	 * minutes ago, the minutes since read from raw. */
 	if (sql(c, "TRUNCATE rollup_dirty, rollup_dirty_1d, rollup_cover; "

@@ -375,13 +375,33 @@ _Static_assert(STORAGE_HOST_UNKNOWN == 0 && STORAGE_HOST_ELSEWHERE == 1 &&
 	       "hosts_sql returns these values");
 
 /*
+ * Which series have facts in the window. Every fact row comes from a batch
+ * whose ledger row commits with it, and a batch's rows lie in the bucket of
+ * its t0. The ledger is pruned with the raw tier, by the same days, so it
+ * holds every batch from the oldest raw bucket c on: for [max(from, c),
+ * until) a probe of its (series_id, t1) index per series answers (OFFSET 0
+ * keeps it a probe: a hashed subplan would read every batch of the days).
+ * Only the part of the window before c (rollup hours) reads facts, every
+ * row of it once. A batch with no fact rows (only a dropped count) counts
+ * its host in.
+ */
+#define LEDGER_COVER                                                    \
+	"coalesce((SELECT min(bucket) FROM fn_stats_raw), 'infinity'::" \
+	"timestamptz)"
+/* A series sent a batch with t0 in [lo, $2): an index probe (OFFSET 0: a
+ * hashed subplan would read every batch of those days). */
+#define LEDGER_HAS(lo)                                                    \
+	"EXISTS (SELECT 1 FROM ingested_batches ib WHERE ib.series_id = " \
+	"s.id AND ib.t1 >= " lo " AND ib.t0 >= " lo " AND ib.t0 < "       \
+	"to_timestamp($2::bigint) OFFSET 0)"
+/*
  * Row 0: number of hosts; row i (1..n): what pattern i matched. A series
  * has data if one row of it lies in the window: EXISTS stops at the first.
  */
-#define HOSTS_SQL(EXISTS_DATA)                                        \
+#define HOSTS_SQL(HAS_DATA)                                           \
 	SERIES_CTE                                                    \
-	", h AS (SELECT DISTINCT s.host FROM s "                      \
-	"WHERE EXISTS (" EXISTS_DATA ")) "                            \
+	", cover AS (SELECT " LEDGER_COVER " AS c), "                 \
+	"h AS (SELECT DISTINCT s.host FROM s WHERE " HAS_DATA ") "    \
 	"SELECT 0::bigint, (SELECT count(*) FROM h), 0 "              \
 	"UNION ALL "                                                  \
 	"SELECT u.i, 0, CASE "                                        \
@@ -390,17 +410,21 @@ _Static_assert(STORAGE_HOST_UNKNOWN == 0 && STORAGE_HOST_ELSEWHERE == 1 &&
 	"WHERE series.host LIKE u.p) THEN 1 ELSE 0 END "              \
 	"FROM unnest($5::text[]) WITH ORDINALITY AS u(p, i) "         \
 	"ORDER BY 1"
-#define HOSTS_FACTS(T)                                    \
-	HOSTS_SQL("SELECT 1 FROM fn_stats" T " fs WHERE " \
-		  "fs.series_id = s.id AND " IN_WINDOW("fs"))
+#define HOSTS_FACTS(T)                                                         \
+	HOSTS_SQL(LEDGER_HAS(                                                  \
+		"greatest(to_timestamp($1::bigint), (SELECT "                  \
+		"c FROM cover))") " OR s.id IN (SELECT "                       \
+				  "fs.series_id FROM fn_stats" T " fs WHERE "  \
+				  "fs.bucket >= to_timestamp($1::bigint) AND " \
+				  "fs.bucket < "                               \
+				  "least(to_timestamp($2::bigint), "           \
+				  "(SELECT c FROM cover)))")
 
 static const char *const hosts_sql[STORAGE_TIER_COUNT_ + 1] = {
 	HOSTS_FACTS(""),
 	HOSTS_FACTS("_1h"),
 	HOSTS_FACTS(SPAN),
-	HOSTS_SQL("SELECT 1 FROM ingested_batches ib WHERE "
-		  "ib.series_id = s.id AND ib.t0 >= to_timestamp($1::bigint) "
-		  "AND ib.t0 < to_timestamp($2::bigint)"),
+	HOSTS_SQL(LEDGER_HAS("to_timestamp($1::bigint)")),
 };
 
 /* Logs the database's message once, on one line; maps it to an FP_E*. */

@@ -19,6 +19,7 @@
 #include "fp/error.h"
 #include "fp/timeutil.h"
 #include "fp_test.h"
+#include "storage/query.h"
 #include "storage/storage.h"
 #include "wire/batch.h"
 
@@ -742,6 +743,86 @@ static void test_fold_under_reader(void **state)
 	storage_writer_destroy(w);
 }
 
+/* storage_window_hosts with hosts "wh-*": the count, and pattern 0's
+ * STORAGE_HOST_* answer. */
+static void window_hosts(int tier, long long from_s, long long until_s,
+			 const char *pattern, uint64_t want_n, int want_seen)
+{
+	const char *pats[2] = {"wh-*", pattern};
+	struct storage_filter f;
+	PGconn *c;
+	uint64_t n = 99;
+	int seen[2] = {-1, -1};
+
+	memset(&f, 0, sizeof(f));
+	f.from_ns = from_s * FP_NS_PER_SEC;
+	f.until_ns = until_s * FP_NS_PER_SEC;
+	f.hosts = pats;
+	f.nhosts = 2;
+	f.clock = WIRE_CLOCK_WALL;
+	f.tier = tier;
+	assert_int_equal(storage_connect(url, &c, NULL, 0), 0);
+	assert_int_equal(storage_window_hosts(c, &f, &n, seen), 0);
+	PQfinish(c);
+	assert_int_equal(n, want_n);
+	assert_int_equal(seen[0], want_n > 0 ? STORAGE_HOST_IN_WINDOW
+					     : STORAGE_HOST_ELSEWHERE);
+	assert_int_equal(seen[1], want_seen);
+}
+
+/*
+ * Which hosts have data in a window: from the ledger from the oldest raw
+ * bucket on, from the facts (here the rollup tier) before it, where
+ * retention left rollup rows and no ledger. wh-new sent a batch an hour
+ * ago; wh-old has only a rollup hour two days before the oldest raw bucket.
+ */
+static void test_window_hosts(void **state)
+{
+	struct storage_writer *w = writer();
+	struct storage_merge_item item;
+	struct wire_batch b;
+	long long t0 = T0 / FP_NS_PER_SEC, cover, old;
+	char sql[512], *v;
+	(void)state;
+
+	make_batch(&b, "wh-new", 0xb1, 1, T0);
+	item = (struct storage_merge_item){&b, -1, -1};
+	assert_int_equal(storage_merge(w, &item, 1, NULL), 0);
+	assert_int_equal(storage_fold(w, NULL), 0);
+	storage_writer_destroy(w);
+	cover = sql_ll("SELECT extract(epoch FROM min(bucket))::bigint "
+		       "FROM fn_stats_raw");
+	assert_true(cover <= t0);
+	old = cover / 3600 * 3600 - 2 * 86400;
+	snprintf(
+		sql, sizeof(sql),
+		"SELECT fleetprof_ensure_partitions(to_timestamp(%lld)::date, "
+		"to_timestamp(%lld)::date); INSERT INTO series (id, host, "
+		"service, clock) VALUES (-4242, 'wh-old', 'api', 'wall'); "
+		"INSERT INTO fn_stats_rollup SELECT to_timestamp(%lld), -4242, "
+		"id, 5, 5, 50, 50 FROM functions WHERE name = 'main' LIMIT 1 "
+		"RETURNING 1",
+		old, old, old);
+	v = fp_test_sql(url, sql);
+	assert_string_equal(v, "1");
+	free(v);
+
+	/* Raw, the last two hours: wh-new from the ledger; wh-old reported
+	 * only outside the window. */
+	window_hosts(STORAGE_TIER_RAW, t0 - 3600, t0 + 3600, "wh-old", 1,
+		     STORAGE_HOST_ELSEWHERE);
+	/* 1 h tier over both: one from each half. */
+	window_hosts(STORAGE_TIER_1H, old, t0 + 3600, "wh-old", 2,
+		     STORAGE_HOST_IN_WINDOW);
+	/* Only the old hour: wh-new is not in it. */
+	window_hosts(STORAGE_TIER_1H, old, old + 3600, "wh-new", 1,
+		     STORAGE_HOST_ELSEWHERE);
+	/* A window ending before the oldest raw bucket, an hour after the
+	 * old one: nothing. */
+	window_hosts(STORAGE_TIER_1H, old + 3600, old + 7200, "wh-new", 0,
+		     STORAGE_HOST_ELSEWHERE);
+}
+
 static void test_db_down(void **state)
 {
 	PGconn *c = NULL;
@@ -769,6 +850,7 @@ int main(void)
 		cmocka_unit_test(test_delta_slots),
 		cmocka_unit_test(test_fold_job),
 		cmocka_unit_test(test_fold_under_reader),
+		cmocka_unit_test(test_window_hosts),
 		cmocka_unit_test(test_db_down),
 	};
 	int need = fp_test_need_db("test_storage");
