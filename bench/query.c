@@ -179,21 +179,35 @@ static int expand(PGconn *c, long raw_hours, long days)
 		if (sql(c, q) != 0)
 			return -1;
 	}
-	/* The ledger as the collector leaves it beside raw (pruned with
-	 * it): a batch per host and raw minute, as if each host flushed
-	 * once a minute. */
+	/* The ledger as the collector leaves it (pruned with raw, by whole
+	 * days): a batch per host and minute, as if each host flushed once a
+	 * minute, from the start of the oldest day raw keeps (the minutes
+	 * before BENCH_RAW_HOURS are in the rollup tier only). */
 	snprintf(q, sizeof(q),
 		 "INSERT INTO ingested_batches (agent_id, seq, series_id, pid, "
 		 "t0, t1, dropped, nfns) SELECT ib.agent_id, "
 		 "1000000 + extract(epoch FROM b)::bigint / 60, ib.series_id, "
 		 "ib.pid, b, b + interval '10 seconds', 0, ib.nfns FROM "
 		 "(SELECT DISTINCT ON (series_id) * FROM ingested_batches) ib, "
-		 "generate_series(date_trunc('minute', now()) - interval "
-		 "'%ld hours', date_trunc('minute', now()), interval "
+		 "generate_series(date_trunc('day', now() - interval "
+		 "'%ld hours'), date_trunc('minute', now()), interval "
 		 "'1 minute') b",
 		 raw_hours);
 	if (sql(c, q) != 0)
 		return -1;
+	/* Retention of BENCH_RAW_HOURS: no raw or ledger partition wholly
+	 * older than it. */
+	for (int i = 0; i < 4; i++) {
+		static const char *const raw[] = {
+			"fn_stats_raw", "edge_stats_raw", "stack_stats_raw",
+			"ingested_batches"};
+		snprintf(q, sizeof(q),
+			 "SELECT fleetprof_drop_partitions('%s', now() - "
+			 "interval '%ld hours')",
+			 raw[i], raw_hours);
+		if (sql(c, q) != 0)
+			return -1;
+	}
 	/* As the roller leaves them: the current hour rolled up to two
 	 * minutes ago, the minutes since read from raw. */
 	if (sql(c, "TRUNCATE rollup_dirty, rollup_dirty_1d, rollup_cover; "

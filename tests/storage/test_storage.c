@@ -771,10 +771,10 @@ static void window_hosts(int tier, long long from_s, long long until_s,
 }
 
 /*
- * Which hosts have data in a window: from the ledger from the oldest raw
- * bucket on, from the facts (here the rollup tier) before it, where
- * retention left rollup rows and no ledger. wh-new sent a batch an hour
- * ago; wh-old has only a rollup hour two days before the oldest raw bucket.
+ * Which hosts have data in a window: from the ledger from the start of its
+ * oldest partition on, from the facts (here the rollup tier) before it,
+ * where retention left rollup rows and no ledger. wh-new sent a batch an
+ * hour ago; wh-old has only a rollup hour two days before the ledger.
  */
 static void test_window_hosts(void **state)
 {
@@ -790,19 +790,23 @@ static void test_window_hosts(void **state)
 	assert_int_equal(storage_merge(w, &item, 1, NULL), 0);
 	assert_int_equal(storage_fold(w, NULL), 0);
 	storage_writer_destroy(w);
-	cover = sql_ll("SELECT extract(epoch FROM min(bucket))::bigint "
-		       "FROM fn_stats_raw");
+	/* The start of the ledger's oldest partition. */
+	cover = sql_ll("SELECT extract(epoch FROM min((regexp_match("
+		       "pg_get_expr(c.relpartbound, c.oid), 'FROM \\(''([^'']+)"
+		       "''\\)'))[1]::timestamptz))::bigint FROM pg_inherits i "
+		       "JOIN pg_class c ON c.oid = i.inhrelid WHERE "
+		       "i.inhparent = 'ingested_batches'::regclass");
 	assert_true(cover <= t0);
 	old = cover / 3600 * 3600 - 2 * 86400;
 	snprintf(
 		sql, sizeof(sql),
-		"SELECT fleetprof_ensure_partitions(to_timestamp(%lld)::date, "
+		"SELECT fleetprof_ensure_partition('fn_stats_rollup', 7, "
 		"to_timestamp(%lld)::date); INSERT INTO series (id, host, "
 		"service, clock) VALUES (-4242, 'wh-old', 'api', 'wall'); "
 		"INSERT INTO fn_stats_rollup SELECT to_timestamp(%lld), -4242, "
 		"id, 5, 5, 50, 50 FROM functions WHERE name = 'main' LIMIT 1 "
 		"RETURNING 1",
-		old, old, old);
+		old, old);
 	v = fp_test_sql(url, sql);
 	assert_string_equal(v, "1");
 	free(v);
