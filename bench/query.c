@@ -3,10 +3,10 @@
  * Loads BENCH_HOSTS hosts x BENCH_FNS functions (a 4-ary call tree: every
  * function has one caller edge and one call path) through the collector's
  * write path, then repeats those facts with generate_series: raw 60 s
- * buckets for the last BENCH_RAW_HOURS, the 1 h rollup for BENCH_DAYS, as
- * the retention policy leaves them. Then times the real binary (top,
- * callers, diff, flame over 15m, 1h, 24h, 7d; cold = first run, warm =
- * median of 5) and prints each plan's scans from --explain.
+ * buckets and the 10 min rollup for the last BENCH_RAW_HOURS, the 1 h
+ * rollup for BENCH_DAYS, as the retention policy leaves them. Then times the
+ * real binary (top, callers, diff, flame over 15m, 1h, 24h, 7d; cold = first
+ * run, warm = median of 5) and prints each plan's scans from --explain.
  */
 #include "fp/timeutil.h"
 #include "storage/query.h"
@@ -147,16 +147,33 @@ static int expand(PGconn *c, long raw_hours, long days)
 		const char *t = tables[i][0], *cols = tables[i][1];
 		snprintf(q, sizeof(q),
 			 "CREATE TEMP TABLE tpl_%s AS SELECT %s FROM %s; "
-			 "TRUNCATE %s_raw, %s_delta, %s_rollup, %s_rollup_1d",
-			 t, cols, t, t, t, t, t);
+			 "TRUNCATE %s_raw, %s_delta, %s_rollup, %s_rollup_1d, "
+			 "%s_rollup_10m",
+			 t, cols, t, t, t, t, t, t);
 		if (sql(c, q) != 0)
 			return -1;
 		snprintf(q, sizeof(q),
 			 "INSERT INTO %s_raw SELECT b, %s FROM tpl_%s, "
 			 "generate_series(date_trunc('minute', now()) - "
 			 "interval '%ld hours', date_trunc('minute', now()), "
-			 "interval '1 minute') b",
+			 "interval '1 minute') b ORDER BY b",
 			 t, cols, t, raw_hours);
+		if (sql(c, q) != 0)
+			return -1;
+		/* The 10 min tier over the raw hours, as the roller leaves
+		 * it: every bucket before the one the current hour's cover
+		 * (below) is in. */
+		snprintf(
+			q, sizeof(q),
+			"INSERT INTO %s_rollup_10m SELECT b, %s FROM tpl_%s, "
+			"generate_series(date_bin('10 minutes', now() - "
+			"interval '%ld hours', timestamptz '2000-01-01 "
+			"00:00+00'), date_bin('10 minutes', greatest("
+			"date_trunc('hour', now()), date_trunc('minute', now() "
+			"- interval '2 minutes')), timestamptz '2000-01-01 "
+			"00:00+00') - interval '10 minutes', "
+			"interval '10 minutes') b ORDER BY b",
+			t, cols, t, raw_hours);
 		if (sql(c, q) != 0)
 			return -1;
 		/* An hour of the rollup is 60 raw buckets: the same rows. */
@@ -164,7 +181,7 @@ static int expand(PGconn *c, long raw_hours, long days)
 			 "INSERT INTO %s_rollup SELECT b, %s FROM tpl_%s, "
 			 "generate_series(date_trunc('hour', now()) - "
 			 "interval '%ld days', date_trunc('hour', now()), "
-			 "interval '1 hour') b",
+			 "interval '1 hour') b ORDER BY b",
 			 t, cols, t, days);
 		if (sql(c, q) != 0)
 			return -1;
@@ -174,7 +191,7 @@ static int expand(PGconn *c, long raw_hours, long days)
 			 "generate_series(date_bin('1 day', now(), timestamptz "
 			 "'2000-01-01 00:00+00') - interval '%ld days', "
 			 "date_bin('1 day', now(), timestamptz '2000-01-01 "
-			 "00:00+00'), interval '1 day') b",
+			 "00:00+00'), interval '1 day') b ORDER BY b",
 			 t, cols, t, days);
 		if (sql(c, q) != 0)
 			return -1;
@@ -329,7 +346,9 @@ int main(int argc, char **argv)
 		      "fn_stats_rollup, "
 		      "edge_stats_rollup, stack_stats_rollup, "
 		      "fn_stats_rollup_1d, edge_stats_rollup_1d, "
-		      "stack_stats_rollup_1d, rollup_dirty, "
+		      "stack_stats_rollup_1d, fn_stats_rollup_10m, "
+		      "edge_stats_rollup_10m, stack_stats_rollup_10m, "
+		      "rollup_dirty, "
 		      "rollup_dirty_1d, rollup_cover") != 0) {
 		PQfinish(conn);
 		return 1;

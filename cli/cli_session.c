@@ -85,6 +85,9 @@ void cli_header_write(FILE *out, int64_t from_ns, int64_t until_ns, int tier,
 	else if (tier == STORAGE_TIER_RAW)
 		fprintf(out, "(raw tier, %d s buckets)",
 			STORAGE_BUCKET_SECONDS);
+	else if (tier == STORAGE_TIER_10M)
+		fprintf(out, "(rollup tier, %d min buckets)",
+			STORAGE_ROLLUP_10M_SECONDS / 60);
 	else if (tier == STORAGE_TIER_SPAN)
 		fputs("(rollup tiers: 1 d buckets for whole days, 1 h at the "
 		      "ends)",

@@ -186,7 +186,8 @@ int cli_timeline_run(const struct cli_args *a, FILE *out, FILE *err,
 	if ((status = cli_session_need_function(&s, a->function, e)) !=
 	    CLI_EXIT_OK)
 		goto out_close;
-	if (s.f.tier == STORAGE_TIER_RAW &&
+	/* The 10 min tier is kept with raw. */
+	if ((s.f.tier == STORAGE_TIER_RAW || s.f.tier == STORAGE_TIER_10M) &&
 	    (status = check_raw_reach(&s, e)) != CLI_EXIT_OK)
 		goto out_close;
 	status = CLI_EXIT_RUNTIME;

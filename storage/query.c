@@ -58,17 +58,25 @@ int64_t storage_bucket_ceil(int64_t ns)
 
 const char *storage_tier_name(int tier)
 {
-	return tier == STORAGE_TIER_RAW				      ? "raw"
-	       : tier == STORAGE_TIER_1H || tier == STORAGE_TIER_SPAN ? "rollup"
-								      : NULL;
+	if (tier == STORAGE_TIER_RAW)
+		return "raw";
+	return tier > STORAGE_TIER_RAW && tier < STORAGE_TIER_COUNT_ ? "rollup"
+								     : NULL;
 }
 
 int64_t storage_tier_bucket_ns(int tier)
 {
-	return tier == STORAGE_TIER_RAW ? BUCKET_NS
-	       : tier == STORAGE_TIER_1H || tier == STORAGE_TIER_SPAN
-		       ? ROLLUP_NS
-		       : 0;
+	switch (tier) {
+	case STORAGE_TIER_RAW:
+		return BUCKET_NS;
+	case STORAGE_TIER_10M:
+		return (int64_t)STORAGE_ROLLUP_10M_SECONDS * FP_NS_PER_SEC;
+	case STORAGE_TIER_1H:
+	case STORAGE_TIER_SPAN:
+		return ROLLUP_NS;
+	default:
+		return 0;
+	}
 }
 
 void storage_tier_choose(int64_t from_ns, int64_t until_ns, int64_t now_ns,
@@ -85,6 +93,9 @@ void storage_tier_choose(int64_t from_ns, int64_t until_ns, int64_t now_ns,
 		t = STORAGE_TIER_SPAN;
 	else if (from_ns < now_ns - keep || until_ns - from_ns >= max)
 		t = STORAGE_TIER_1H;
+	else if (until_ns - from_ns >=
+		 (int64_t)STORAGE_10M_MIN_WINDOW_S * FP_NS_PER_SEC)
+		t = STORAGE_TIER_10M;
 	w = storage_tier_bucket_ns(t);
 	*tier = t;
 	*from_out = storage_floor_to(from_ns, w);
@@ -251,9 +262,9 @@ int storage_group_parse(const char *s)
 	}
 
 static const char *const top_sql[STORAGE_TIER_COUNT_][STORAGE_GROUP_COUNT_]
-				[STORAGE_SORT_COUNT_] = {TOP_TIER(""),
-							 TOP_TIER("_1h"),
-							 TOP_TIER(SPAN)};
+				[STORAGE_SORT_COUNT_] = {
+					TOP_TIER(""), TOP_TIER("_10m"),
+					TOP_TIER("_1h"), TOP_TIER(SPAN)};
 
 enum { TOP_NFIELDS = 10 };
 
@@ -291,9 +302,9 @@ enum { TOP_NFIELDS = 10 };
 	}
 
 static const char *const edge_sql[STORAGE_TIER_COUNT_][STORAGE_EDGES_COUNT_]
-				 [STORAGE_SORT_COUNT_] = {EDGE_TIER(""),
-							  EDGE_TIER("_1h"),
-							  EDGE_TIER(SPAN)};
+				 [STORAGE_SORT_COUNT_] = {
+					 EDGE_TIER(""), EDGE_TIER("_10m"),
+					 EDGE_TIER("_1h"), EDGE_TIER(SPAN)};
 
 enum { EDGE_NFIELDS = 15 };
 
@@ -322,7 +333,7 @@ enum { EDGE_NFIELDS = 15 };
 		      "a.id"
 
 static const char *const path_sql[STORAGE_TIER_COUNT_] = {
-	PATH_SQL(""), PATH_SQL("_1h"), PATH_SQL(SPAN)};
+	PATH_SQL(""), PATH_SQL("_10m"), PATH_SQL("_1h"), PATH_SQL(SPAN)};
 
 enum { PATH_NFIELDS = 11 };
 
@@ -346,7 +357,8 @@ enum { PATH_NFIELDS = 11 };
 
 /* The span has day buckets: a timeline of a long window steps by hours. */
 static const char *const timeline_sql[STORAGE_TIER_COUNT_] = {
-	TIMELINE_SQL(""), TIMELINE_SQL("_1h"), TIMELINE_SQL("_1h")};
+	TIMELINE_SQL(""), TIMELINE_SQL("_10m"), TIMELINE_SQL("_1h"),
+	TIMELINE_SQL("_1h")};
 
 enum { TIMELINE_NFIELDS = 5 };
 
@@ -425,6 +437,7 @@ _Static_assert(STORAGE_HOST_UNKNOWN == 0 && STORAGE_HOST_ELSEWHERE == 1 &&
 
 static const char *const hosts_sql[STORAGE_TIER_COUNT_ + 1] = {
 	HOSTS_FACTS(""),
+	HOSTS_FACTS("_10m"),
 	HOSTS_FACTS("_1h"),
 	HOSTS_FACTS(SPAN),
 	HOSTS_SQL(LEDGER_HAS("to_timestamp($1::bigint)")),
@@ -474,6 +487,9 @@ int storage_read_begin(PGconn *conn)
 	if (rc == 0)
 		rc = exec_plain(conn, "SET LOCAL random_page_cost = 1.1",
 				"set random_page_cost");
+	if (rc == 0)
+		rc = exec_plain(conn, "SET LOCAL work_mem = '32MB'",
+				"set work_mem");
 	return rc;
 }
 

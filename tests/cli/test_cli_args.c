@@ -298,6 +298,49 @@ static void test_buckets(void **state)
 	assert_int_equal(storage_bucket_floor(-MIN_NS), -MIN_NS);
 }
 
+static void expect_tier(const char *from, const char *until, int tier,
+			const char *want_from, const char *want_until)
+{
+	int64_t now = at("2026-11-24T12:00:00Z"), f = 0, u = 0;
+	int t = -1;
+	storage_tier_choose(at(from), at(until), now, &t, &f, &u);
+	assert_int_equal(t, tier);
+	assert_int_equal(f, at(want_from));
+	assert_int_equal(u, at(want_until));
+}
+
+/* Tier by window length and age, widened to whole buckets of it. */
+static void test_tiers(void **state)
+{
+	(void)state;
+	expect_tier("2026-11-24T11:44:30Z", "2026-11-24T11:59:30Z",
+		    STORAGE_TIER_RAW, "2026-11-24T11:44:00Z",
+		    "2026-11-24T12:00:00Z");
+	expect_tier("2026-11-24T11:01:00Z", "2026-11-24T11:59:59Z",
+		    STORAGE_TIER_RAW, "2026-11-24T11:01:00Z",
+		    "2026-11-24T12:00:00Z");
+	expect_tier("2026-11-24T10:55:00Z", "2026-11-24T11:55:00Z",
+		    STORAGE_TIER_10M, "2026-11-24T10:50:00Z",
+		    "2026-11-24T12:00:00Z");
+	expect_tier("2026-11-24T06:00:01Z", "2026-11-24T12:00:00Z",
+		    STORAGE_TIER_10M, "2026-11-24T06:00:00Z",
+		    "2026-11-24T12:00:00Z");
+	expect_tier("2026-11-24T05:55:00Z", "2026-11-24T11:55:00Z",
+		    STORAGE_TIER_1H, "2026-11-24T05:00:00Z",
+		    "2026-11-24T12:00:00Z");
+	/* Older than the raw retention: the 1 h tier, however short. */
+	expect_tier("2026-11-10T10:55:00Z", "2026-11-10T11:05:00Z",
+		    STORAGE_TIER_1H, "2026-11-10T10:00:00Z",
+		    "2026-11-10T12:00:00Z");
+	expect_tier("2026-11-21T11:30:00Z", "2026-11-24T12:00:00Z",
+		    STORAGE_TIER_SPAN, "2026-11-21T11:00:00Z",
+		    "2026-11-24T12:00:00Z");
+	assert_string_equal(storage_tier_name(STORAGE_TIER_10M), "rollup");
+	assert_int_equal(storage_tier_bucket_ns(STORAGE_TIER_10M),
+			 600 * FP_NS_PER_SEC);
+	assert_null(storage_tier_name(STORAGE_TIER_COUNT_));
+}
+
 static void expect_duration(double ns, const char *want)
 {
 	char buf[CLI_UNITS_BUFLEN];
@@ -628,6 +671,7 @@ int main(void)
 		cmocka_unit_test(test_window),
 		cmocka_unit_test(test_window_errors),
 		cmocka_unit_test(test_buckets),
+		cmocka_unit_test(test_tiers),
 		cmocka_unit_test(test_units),
 		cmocka_unit_test(test_glob_to_like),
 		cmocka_unit_test(test_sort_names),

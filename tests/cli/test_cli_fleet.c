@@ -202,6 +202,40 @@ static void test_top_group_label_match(void **state)
 			    "0.040000000,1\n");
 	fp_test_output_free(&r);
 
+	/* A window of hours reads the 10 min tier: raw's answer, before and
+	 * after the roller stored its buckets. */
+	{
+		struct fp_test_output raw;
+		snprintf(args, sizeof(args),
+			 "top %s --match '^(main|parse|query)$' --format csv",
+			 c->win);
+		run_ok(c, &raw, args);
+		assert_non_null(strstr(raw.out, "\nparse,"));
+		for (int pass = 0; pass < 2; pass++) {
+			char *v;
+			if (pass == 1) {
+				v = fp_test_sql(c->conninfo,
+						"SELECT fleetprof_rollup(now() "
+						"+ interval '2 days', 1000)");
+				free(v);
+			}
+			v = fp_test_sql(c->conninfo, "SELECT count(*) > 0 FROM "
+						     "fn_stats_rollup_10m");
+			assert_string_equal(v, pass == 0 ? "f" : "t");
+			free(v);
+			run_ok(c, &r,
+			       "top --since 3h --match '^(main|parse|query)$' "
+			       "--format csv");
+			assert_string_equal(r.out, raw.out);
+			fp_test_output_free(&r);
+			run_ok(c, &r, "top --since 3h --format table");
+			assert_non_null(
+				strstr(r.out, "(rollup tier, 10 min buckets)"));
+			fp_test_output_free(&r);
+		}
+		fp_test_output_free(&raw);
+	}
+
 	/* A long window reads the rollup tier and includes the base day. */
 	run_ok(c, &r, "top --since 2d --function parse --format table");
 	assert_non_null(strstr(r.out, "(rollup tier, 1 h buckets)"));

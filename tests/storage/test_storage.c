@@ -246,8 +246,48 @@ static void expect_span(long long from, long long until)
 	assert_int_equal(sql_ll(span), sql_ll(raw));
 }
 
+/* The 10 min tier of table (fn_stats, edge_stats, stack_stats) holds, per
+ * bucket and key, exactly raw summed per 10 minutes. */
+static void expect_10m_equal(const char *table, const char *key, const char *v1,
+			     const char *v2)
+{
+	char sql[1024];
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*) FROM (SELECT bucket, %2$s, sum(%3$s) AS a, "
+		 "sum(%4$s) AS b FROM %1$s_10m GROUP BY bucket, %2$s) t "
+		 "FULL JOIN (SELECT date_bin('10 minutes', bucket, timestamptz "
+		 "'2000-01-01 00:00+00') AS bucket, %2$s, sum(%3$s) AS a, "
+		 "sum(%4$s) AS b FROM %1$s GROUP BY 1, %2$s) r "
+		 "USING (bucket, %2$s) WHERE t.a IS DISTINCT FROM r.a OR "
+		 "t.b IS DISTINCT FROM r.b",
+		 table, key, v1, v2);
+	assert_int_equal(sql_ll(sql), 0);
+}
+
+/* Sum of ncalls stored in fn_stats_rollup_10m for [lo, hi) (epoch s). */
+static long long stored_10m(long long lo, long long hi)
+{
+	char sql[256];
+	snprintf(sql, sizeof(sql),
+		 "SELECT coalesce(sum(ncalls), 0) FROM fn_stats_rollup_10m "
+		 "WHERE bucket >= to_timestamp(%lld) AND bucket < "
+		 "to_timestamp(%lld)",
+		 lo, hi);
+	return sql_ll(sql);
+}
+
 static void expect_tiers_equal(void)
 {
+	expect_10m_equal("fn_stats", "series_id, fn_id", "ncalls",
+			 "cumtime_ns");
+	expect_10m_equal("edge_stats", "series_id, caller_id, callee_id",
+			 "pcalls", "tottime_ns");
+	expect_10m_equal("stack_stats", "series_id, stack_id", "ncalls",
+			 "total_ns");
+	assert_int_equal(sql_ll("SELECT count(*) FROM fn_stats_10m WHERE "
+				"extract(epoch FROM bucket)::bigint % 600 "
+				"<> 0"),
+			 0);
 	assert_int_equal(sql_ll("SELECT sum(ncalls) FROM fn_stats_1d"),
 			 sql_ll("SELECT sum(ncalls) FROM fn_stats"));
 	assert_int_equal(sql_ll("SELECT sum(pcalls) FROM edge_stats_1d"),
@@ -333,6 +373,8 @@ static void test_rollup_equals_raw(void **state)
 	expect_tiers_equal();
 	assert_true(sql_ll(raw_sql) > 0);
 	assert_int_equal(sql_ll(rollup_sql), sql_ll(raw_sql));
+	/* ... and its 10 min buckets too. */
+	assert_int_equal(stored_10m(hour, hour + 3600), sql_ll(raw_sql));
 	assert_int_equal(sql_ll("SELECT count(*) FROM rollup_gaps WHERE hour "
 				"+ interval '1 hour' <= date_bin('1 minute', "
 				"now(), timestamptz '2000-01-01 00:00+00')"),
@@ -360,6 +402,10 @@ static void test_rollup_equals_raw(void **state)
 		 "bucket >= to_timestamp(%lld) AND bucket < to_timestamp(%lld)",
 		 hour, m1);
 	assert_int_equal(sql_ll(rollup_sql), sql_ll(sql));
+	/* Recomputed whole up to m1: the 10 min buckets before it are
+	 * stored, none from m1 on (m1 is on a 10 min boundary). */
+	assert_int_equal(stored_10m(hour, m1), sql_ll(sql));
+	assert_int_equal(stored_10m(m1, hour + 3600), 0);
 	expect_tiers_equal();
 	snprintf(sql, sizeof(sql),
 		 "SELECT extract(epoch FROM upto)::bigint FROM rollup_cover "
@@ -379,9 +425,18 @@ static void test_rollup_equals_raw(void **state)
 		 hour, m1 + 300);
 	assert_int_equal(sql_ll(rollup_sql), sql_ll(sql));
 	assert_true(sql_ll(rollup_sql) + 15 <= sql_ll(raw_sql));
-	/* Then up to m2 + 5 min: m2 is added to the stored rows. */
+	/* m1 + 5 min is inside m1's 10 min bucket: not stored yet. */
+	assert_int_equal(stored_10m(m1, hour + 3600), 0);
+	/* Then up to m2 + 5 min: m2 is added to the stored rows, and m1's
+	 * bucket is whole now: stored. */
 	roll_upto(m2 + 300);
 	expect_tiers_equal();
+	snprintf(sql, sizeof(sql),
+		 "SELECT coalesce(sum(ncalls), 0) FROM fn_stats_raw WHERE "
+		 "bucket >= to_timestamp(%lld) AND bucket < to_timestamp(%lld)",
+		 hour, m2);
+	assert_int_equal(stored_10m(hour, hour + 3600), sql_ll(sql));
+	assert_true(stored_10m(m1, m2) >= 15);
 	snprintf(sql, sizeof(sql),
 		 "SELECT coalesce(sum(ncalls), 0) FROM fn_stats WHERE bucket "
 		 ">= to_timestamp(%lld) AND bucket < to_timestamp(%lld)",
@@ -505,8 +560,9 @@ static void test_retention(void **state)
 	assert_int_equal(storage_writer_create(c, &w), 0);
 	storage_writer_configure(w, &o);
 	assert_int_equal(storage_maintain(w, &created, &dropped), 0);
-	/* raw fn/edge/stack + ledger for day -10 (and older, none). */
-	assert_int_equal(dropped, 4);
+	/* raw fn/edge/stack, ledger and the 10 min fn/edge/stack for day
+	 * -10 (and older, none). */
+	assert_int_equal(dropped, 7);
 	assert_int_equal(sql_ll("SELECT count(*) FROM fn_stats WHERE bucket "
 				"< now() - interval '9 days'"),
 			 0);

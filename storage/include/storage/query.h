@@ -14,12 +14,15 @@
 #include <libpq-fe.h>
 
 /*
- * Fact tiers: raw 60 s buckets (kept 7 days), the 1 h rollup, and for long
- * windows the span: whole UTC days from the 1 d rollup and the partial days
- * at the window's ends from the 1 h one (schema 006), exact to the hour.
+ * Fact tiers, finest first (a larger value is a coarser tier): raw 60 s
+ * buckets (kept 7 days), the 10 min rollup (kept with raw, schema 009), the
+ * 1 h rollup, and for long windows the span: whole UTC days from the 1 d
+ * rollup and the partial days at the window's ends from the 1 h one (schema
+ * 006), exact to the hour.
  */
 enum storage_tier {
 	STORAGE_TIER_RAW = 0,
+	STORAGE_TIER_10M,
 	STORAGE_TIER_1H,
 	STORAGE_TIER_SPAN,
 	STORAGE_TIER_COUNT_
@@ -28,7 +31,10 @@ enum storage_tier {
 /* What the collector keeps by default (storage_writer_opts). */
 #define STORAGE_RAW_RETENTION_S (7 * 86400)
 #define STORAGE_ROLLUP_SECONDS 3600
-/* Windows at least this long read the rollup tier. */
+#define STORAGE_ROLLUP_10M_SECONDS 600
+/* Windows at least this long read the 10 min tier. */
+#define STORAGE_10M_MIN_WINDOW_S 3600
+/* Windows at least this long read the 1 h tier. */
 #define STORAGE_RAW_MAX_WINDOW_S (6 * 3600)
 /* Windows at least this long read the span (1 d + 1 h) tier. */
 #define STORAGE_SPAN_MIN_WINDOW_S (3 * 86400)
@@ -39,11 +45,13 @@ const char *storage_tier_name(int tier);
 int64_t storage_tier_bucket_ns(int tier);
 
 /*
- * The tier for [from_ns, until_ns) seen at now_ns: raw when the window
- * starts inside the raw retention and is shorter than
- * STORAGE_RAW_MAX_WINDOW_S, else the span for windows of at least
+ * The tier for [from_ns, until_ns) seen at now_ns: for a window that
+ * starts inside the raw retention, raw when it is shorter than
+ * STORAGE_10M_MIN_WINDOW_S and the 10 min rollup when it is shorter than
+ * STORAGE_RAW_MAX_WINDOW_S; else the span for windows of at least
  * STORAGE_SPAN_MIN_WINDOW_S, else the 1 h rollup. Writes the tier and the
- * window widened to whole buckets of it (hours for both rollups). Pure.
+ * window widened to whole buckets of it (10 min; hours for the 1 h rollup
+ * and the span). Pure.
  */
 void storage_tier_choose(int64_t from_ns, int64_t until_ns, int64_t now_ns,
 			 int *tier, int64_t *from_out, int64_t *until_out);
