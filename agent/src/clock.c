@@ -43,6 +43,14 @@ static int tsc_invariant(void)
 #endif
 }
 
+/* In a child forked while another thread calibrated (it sleeps up to 50 ms
+ * holding cal_lock), the lock would stay held forever: the child starts it
+ * afresh, and calibrates itself if the parent had not finished. */
+static void atfork_child(void)
+{
+	pthread_mutex_init(&cal_lock, NULL);
+}
+
 static void setup(void)
 {
 	const char *src = getenv("FLEETPROF_CLOCK_SOURCE");
@@ -50,6 +58,7 @@ static void setup(void)
 	agent_clock_use_tsc = want_tsc && tsc_invariant();
 	base_ns = mono_ns();
 	base_ticks = agent_clock_now();
+	pthread_atfork(NULL, NULL, atfork_child);
 	if (!agent_clock_use_tsc) {
 		mult = UINT64_C(1) << 32;
 		atomic_store(&calibrated, 1);
