@@ -482,6 +482,19 @@ int storage_read_begin(PGconn *conn)
 	int rc = exec_plain(conn,
 			    "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
 			    "begin");
+	/* Before the snapshot (LOCK takes none): a fold empties a delta slot
+	 * with TRUNCATE, which is not MVCC-safe; a snapshot taken before it
+	 * committed would find the slot empty and raw without its rows. Held,
+	 * this lock makes the fold wait, then DELETE instead. */
+	if (rc == 0)
+		rc = exec_plain(conn,
+				"LOCK TABLE fn_stats_delta, edge_stats_delta, "
+				"stack_stats_delta IN ACCESS SHARE MODE",
+				"lock delta tables");
+	/* Partition bounds are parsed back from their text (LEDGER_COVER). */
+	if (rc == 0)
+		rc = exec_plain(conn, "SET LOCAL datestyle = 'ISO'",
+				"set datestyle");
 	if (rc == 0)
 		rc = exec_plain(conn, "SET LOCAL jit = off", "set jit");
 	if (rc == 0)

@@ -799,6 +799,52 @@ static void test_fold_under_reader(void **state)
 	storage_writer_destroy(w);
 }
 
+/*
+ * A reader's snapshot taken before any fact table is read (the hosts of a
+ * raw window come from the ledger), then a fold of the rows it must see:
+ * the fold must not TRUNCATE under it (TRUNCATE is not MVCC-safe: the
+ * reader would find the slot empty and raw without the rows).
+ */
+static void test_snapshot_before_fold(void **state)
+{
+	struct storage_writer *w = writer();
+	struct storage_writer_opts o = {7 * 86400, 90 * 86400, 1000};
+	const char *pats[1] = {"snap-1"};
+	struct storage_merge_item it;
+	struct storage_filter f;
+	struct wire_batch x;
+	PGconn *reader;
+	PGresult *r;
+	uint64_t n = 0;
+	int seen = -1;
+	(void)state;
+
+	storage_writer_configure(w, &o); /* wait 1 s, not 30, for TRUNCATE */
+	make_batch(&x, "snap-1", 0xd5, 1, T0 + 2460 * FP_NS_PER_SEC);
+	it = (struct storage_merge_item){&x, -1, 0};
+	assert_int_equal(storage_merge(w, &it, 1, NULL), 0);
+	assert_int_equal(storage_connect(url, &reader, NULL, 0), 0);
+	assert_int_equal(storage_read_begin(reader), 0);
+	memset(&f, 0, sizeof(f));
+	f.from_ns = T0;
+	f.until_ns = T0 + 3600 * FP_NS_PER_SEC;
+	f.hosts = pats;
+	f.nhosts = 1;
+	f.clock = WIRE_CLOCK_WALL;
+	assert_int_equal(storage_window_hosts(reader, &f, &n, &seen), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(storage_fold(w, NULL), 0);
+	assert_int_equal(host_calls("fn_stats_raw", "snap-1"), 15);
+	r = PQexec(reader, "SELECT sum(f.ncalls) FROM fn_stats f JOIN series s "
+			   "ON s.id = f.series_id WHERE s.host = 'snap-1'");
+	assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+	assert_string_equal(PQgetvalue(r, 0, 0), "15");
+	PQclear(r);
+	assert_int_equal(storage_read_end(reader), 0);
+	PQfinish(reader);
+	storage_writer_destroy(w);
+}
+
 /* storage_window_hosts with hosts "wh-*": the count, and pattern 0's
  * STORAGE_HOST_* answer. */
 static void window_hosts(int tier, long long from_s, long long until_s,
@@ -910,6 +956,7 @@ int main(void)
 		cmocka_unit_test(test_delta_slots),
 		cmocka_unit_test(test_fold_job),
 		cmocka_unit_test(test_fold_under_reader),
+		cmocka_unit_test(test_snapshot_before_fold),
 		cmocka_unit_test(test_window_hosts),
 		cmocka_unit_test(test_db_down),
 	};
