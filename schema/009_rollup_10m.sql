@@ -22,6 +22,10 @@
 
 SET LOCAL timezone = 'UTC';
 
+-- No roller runs meanwhile (another collector may be on the old binary):
+-- the backfill below reads each hour's cover once.
+SELECT pg_advisory_xact_lock(hashtext('fleetprof_rollup'));
+
 CREATE TABLE fn_stats_rollup_10m (LIKE fn_stats_rollup INCLUDING ALL)
 	PARTITION BY RANGE (bucket);
 CREATE TABLE edge_stats_rollup_10m (LIKE edge_stats_rollup INCLUDING ALL)
@@ -69,15 +73,41 @@ BEGIN
 	RETURN made;
 END $$;
 
+-- The partitions a roller writes for a day: the rollup tiers only. (The
+-- roller used fleetprof_ensure_partitions, which also made raw and ledger
+-- partitions for old days it rolled; an empty ledger partition for a day
+-- retention had dropped made that day look kept.)
+CREATE FUNCTION fleetprof_ensure_rollup_partitions(day date)
+RETURNS integer LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = public SET timezone = 'UTC' AS $$
+BEGIN
+	RETURN fleetprof_ensure_partition('fn_stats_rollup_10m', 1, day)
+	     + fleetprof_ensure_partition('edge_stats_rollup_10m', 1, day)
+	     + fleetprof_ensure_partition('stack_stats_rollup_10m', 1, day)
+	     + fleetprof_ensure_partition('fn_stats_rollup', 7, day)
+	     + fleetprof_ensure_partition('edge_stats_rollup', 7, day)
+	     + fleetprof_ensure_partition('stack_stats_rollup', 7, day)
+	     + fleetprof_ensure_partition('fn_stats_rollup_1d', 7, day)
+	     + fleetprof_ensure_partition('edge_stats_rollup_1d', 7, day)
+	     + fleetprof_ensure_partition('stack_stats_rollup_1d', 7, day);
+END $$;
+
 -- The roller ------------------------------------------------------------------
 
 -- The whole 10 min buckets in [a, b) (both on 10 min boundaries), from raw.
+-- Makes its partitions: an hour may be rolled on in a later call (partly
+-- rolled), and its day's 10 min partition must exist then too.
 CREATE FUNCTION fleetprof_rollup_10m(a timestamptz, b timestamptz)
 RETURNS void LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = public SET timezone = 'UTC' SET jit = off AS $$
 BEGIN
 	IF b <= a THEN
 		RETURN;
+	END IF;
+	PERFORM fleetprof_ensure_rollup_partitions(a::date);
+	IF (b - interval '1 microsecond')::date <> a::date THEN
+		PERFORM fleetprof_ensure_rollup_partitions(
+			(b - interval '1 microsecond')::date);
 	END IF;
 	DELETE FROM fn_stats_rollup_10m WHERE bucket >= a AND bucket < b;
 	DELETE FROM edge_stats_rollup_10m WHERE bucket >= a AND bucket < b;
@@ -135,7 +165,7 @@ BEGIN
 	IF lo IS NULL OR EXISTS (SELECT 1 FROM rollup_dirty
 	                         WHERE minute >= h AND minute < lo) THEN
 		lo := h; -- never rolled, fully rolled, or stale: whole
-		PERFORM fleetprof_ensure_partitions(h::date, h::date);
+		PERFORM fleetprof_ensure_rollup_partitions(h::date);
 		DELETE FROM fn_stats_rollup WHERE bucket = h;
 		DELETE FROM edge_stats_rollup WHERE bucket = h;
 		DELETE FROM stack_stats_rollup WHERE bucket = h;
@@ -256,8 +286,58 @@ COMMENT ON VIEW fn_stats_10m IS
 GRANT SELECT ON fn_stats_10m, edge_stats_10m, stack_stats_10m,
 	fn_stats_rollup_10m, edge_stats_rollup_10m, stack_stats_rollup_10m
 	TO fleetprof_reader;
+REVOKE ALL ON FUNCTION fleetprof_rollup_10m(timestamptz, timestamptz),
+	fleetprof_ensure_rollup_partitions(date) FROM PUBLIC;
 
--- Retention: with raw (007's, plus the 10 min tables). ----------------------
+-- How far back the ledger is whole --------------------------------------------
+-- Readers take which hosts are in a window from the ledger where it holds
+-- every batch: from the start of its oldest partition, but never before
+-- the end of the last partition retention dropped (a partition made again
+-- later for such a day, by a late batch, holds only that batch).
+
+CREATE TABLE ledger_cover (
+	one       boolean PRIMARY KEY DEFAULT true CHECK (one),
+	kept_from timestamptz NOT NULL
+);
+COMMENT ON TABLE ledger_cover IS
+	'The end of the newest ingested_batches partition retention dropped '
+	'(schema 009): the ledger holds every batch from max(this, its oldest '
+	'partition''s start) on.';
+GRANT SELECT ON ledger_cover TO fleetprof_reader;
+
+-- 002's, recording in ledger_cover what it drops of the ledger.
+CREATE OR REPLACE FUNCTION fleetprof_drop_partitions(parent text,
+                                                     before timestamptz)
+RETURNS integer LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = public SET timezone = 'UTC' AS $$
+DECLARE
+	p record;
+	dropped integer := 0;
+BEGIN
+	FOR p IN
+		SELECT c.relname,
+		       (regexp_match(pg_get_expr(c.relpartbound, c.oid),
+		                     'TO \(''([^'']+)''\)'))[1]::timestamptz AS hi
+		FROM pg_inherits i
+		JOIN pg_class c ON c.oid = i.inhrelid
+		WHERE i.inhparent = parent::regclass
+	LOOP
+		IF p.hi IS NOT NULL AND p.hi <= before THEN
+			EXECUTE format('DROP TABLE %I', p.relname);
+			dropped := dropped + 1;
+			IF parent = 'ingested_batches' THEN
+				INSERT INTO ledger_cover AS l (kept_from)
+				VALUES (p.hi)
+				ON CONFLICT (one) DO UPDATE
+				SET kept_from = greatest(l.kept_from,
+				                         EXCLUDED.kept_from);
+			END IF;
+		END IF;
+	END LOOP;
+	RETURN dropped;
+END $$;
+
+-- Retention: the 10 min tables with raw (007's, plus them). ----------------
 
 CREATE OR REPLACE FUNCTION fleetprof_maintain(raw_retention interval,
                                               rollup_retention interval)
@@ -272,16 +352,20 @@ DECLARE
 BEGIN
 	c := fleetprof_ensure_partitions(current_date, current_date + 2);
 	PERFORM fleetprof_rollup(raw_cut + interval '1 day', 10000);
+	-- The 10 min tier with raw: the roller may still write a day raw
+	-- is kept for (its hours have gaps).
 	IF NOT EXISTS (SELECT 1 FROM rollup_gaps
 	               WHERE hour < raw_cut + interval '1 day') THEN
 		d := d + fleetprof_drop_partitions('fn_stats_raw', raw_cut)
 		       + fleetprof_drop_partitions('edge_stats_raw', raw_cut)
-		       + fleetprof_drop_partitions('stack_stats_raw', raw_cut);
+		       + fleetprof_drop_partitions('stack_stats_raw', raw_cut)
+		       + fleetprof_drop_partitions('fn_stats_rollup_10m', raw_cut)
+		       + fleetprof_drop_partitions('edge_stats_rollup_10m',
+		                                   raw_cut)
+		       + fleetprof_drop_partitions('stack_stats_rollup_10m',
+		                                   raw_cut);
 	END IF;
 	d := d + fleetprof_drop_partitions('ingested_batches', raw_cut)
-	       + fleetprof_drop_partitions('fn_stats_rollup_10m', raw_cut)
-	       + fleetprof_drop_partitions('edge_stats_rollup_10m', raw_cut)
-	       + fleetprof_drop_partitions('stack_stats_rollup_10m', raw_cut)
 	       + fleetprof_drop_partitions('fn_stats_rollup', cut)
 	       + fleetprof_drop_partitions('edge_stats_rollup', cut)
 	       + fleetprof_drop_partitions('stack_stats_rollup', cut)
@@ -294,12 +378,28 @@ END $$;
 
 -- The hours rolled before this migration: their 10 min rows from raw. ------
 
+-- A 10 min partition for every day a raw partition covers, and the days
+-- ahead.
 DO $$
 DECLARE
-	first date := (SELECT min(bucket) FROM fn_stats_raw)::date;
+	d date;
 BEGIN
-	PERFORM fleetprof_ensure_partitions(coalesce(first, current_date),
-	                                    current_date + 2);
+	FOR d IN
+		SELECT DISTINCT (regexp_match(pg_get_expr(c.relpartbound, c.oid),
+		                              'FROM \(''([^'']+)''\)'))[1]
+		                ::timestamptz::date
+		FROM pg_inherits i
+		JOIN pg_class c ON c.oid = i.inhrelid
+		WHERE i.inhparent IN ('fn_stats_raw'::regclass,
+		                      'edge_stats_raw'::regclass,
+		                      'stack_stats_raw'::regclass)
+	LOOP
+		PERFORM fleetprof_ensure_partition('fn_stats_rollup_10m', 1, d);
+		PERFORM fleetprof_ensure_partition('edge_stats_rollup_10m', 1, d);
+		PERFORM fleetprof_ensure_partition('stack_stats_rollup_10m', 1,
+		                                   d);
+	END LOOP;
+	PERFORM fleetprof_ensure_partitions(current_date, current_date + 2);
 END $$;
 
 -- Rolled minutes are the ones before each hour's cover (all of a rolled

@@ -389,20 +389,20 @@ _Static_assert(STORAGE_HOST_UNKNOWN == 0 && STORAGE_HOST_ELSEWHERE == 1 &&
 /*
  * Which series have facts in the window. Every fact row comes from a batch
  * whose ledger row commits with it, and a batch's rows lie in the bucket of
- * its t0. Retention drops the ledger by whole day partitions, oldest first
- * (and no batch older than the raw retention is taken), so from the start
- * c of its oldest partition on the ledger holds every batch: for [max(from,
- * c), until) a probe of its (series_id, t1) index per series answers. Only
- * the part of a window before c (rollup hours) reads facts, every row of
- * it once. A batch with no fact rows (only a dropped count) counts its
- * host in.
+ * its t0. Retention drops the ledger by whole day partitions and records
+ * the end of the last one it dropped (ledger_cover, schema 009), so from c
+ * = max(that, the start of the oldest partition) on the ledger holds every
+ * batch: for [max(from, c), until) a probe of its (series_id, t1) index
+ * per series answers. Only the part of a window before c (rollup hours)
+ * reads facts, every row of it once. A batch with no fact rows (only a
+ * dropped count) counts its host in.
  */
-#define LEDGER_COVER                                                      \
-	"coalesce((SELECT min((regexp_match(pg_get_expr(c.relpartbound, " \
-	"c.oid), 'FROM \\(''([^'']+)''\\)'))[1]::timestamptz) FROM "      \
-	"pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE "      \
-	"i.inhparent = 'ingested_batches'::regclass), "                   \
-	"'infinity'::timestamptz)"
+#define LEDGER_COVER                                                       \
+	"coalesce(greatest((SELECT kept_from FROM ledger_cover), "         \
+	"(SELECT min((regexp_match(pg_get_expr(c.relpartbound, c.oid), "   \
+	"'FROM \\(''([^'']+)''\\)'))[1]::timestamptz) FROM pg_inherits i " \
+	"JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = "       \
+	"'ingested_batches'::regclass)), 'infinity'::timestamptz)"
 /* A series sent a batch with t0 in [lo, $2): an index probe (OFFSET 0: a
  * hashed subplan would read every batch of those days). */
 #define LEDGER_HAS(lo)                                                    \

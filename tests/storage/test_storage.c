@@ -581,6 +581,74 @@ static void test_retention(void **state)
 	storage_writer_destroy(w);
 }
 
+/*
+ * Retention while the roller is held back (a dead writer's slot keeps an
+ * old min_bucket in delta_slots): raw and the 10 min tier of that day stay,
+ * the ledger goes (and ledger_cover records it); once the slot is gone the
+ * roller rolls the hour, making the 10 min partitions it needs, and the
+ * next pass drops the day.
+ */
+static void test_retention_keeps_gaps(void **state)
+{
+	char *v;
+	(void)state;
+
+	v = fp_test_sql(
+		url, "SELECT fleetprof_ensure_partitions(current_date - 12, "
+		     "current_date - 12); INSERT INTO fn_stats_raw VALUES "
+		     "((current_date - 12) + interval '5 hours 1 minute', 1, "
+		     "1, 7, 7, 70, 70); INSERT INTO rollup_dirty VALUES "
+		     "((current_date - 12) + interval '5 hours 1 minute', 0, "
+		     "1); INSERT INTO delta_slots VALUES (31, (current_date - "
+		     "12) + interval '5 hours') RETURNING 1");
+	assert_string_equal(v, "1");
+	free(v);
+	v = fp_test_sql(url, "SELECT dropped > 0 FROM fleetprof_maintain("
+			     "'2 days', '30 days')");
+	free(v);
+	assert_int_equal(sql_ll("SELECT count(*) FROM pg_class WHERE relname "
+				"IN ('fn_stats_raw_p' || to_char(current_date "
+				"- 12, 'YYYYMMDD'), 'fn_stats_rollup_10m_p' || "
+				"to_char(current_date - 12, 'YYYYMMDD'))"),
+			 2);
+	assert_int_equal(
+		sql_ll("SELECT count(*) FROM pg_class WHERE relname "
+		       "= 'ingested_batches_p' || to_char(current_date "
+		       "- 12, 'YYYYMMDD')"),
+		0);
+	assert_true(sql_ll("SELECT count(*) FROM ledger_cover WHERE "
+			   "kept_from >= current_date - 11") == 1);
+	/* The slot is folded and gone; its 10 min partition had gone too
+	 * (before schema 009 was fixed, retention dropped it here). */
+	v = fp_test_sql(url,
+			"DELETE FROM delta_slots WHERE slot = 31; DO $$ BEGIN "
+			"EXECUTE format('DROP TABLE fn_stats_rollup_10m_p%1$s, "
+			"edge_stats_rollup_10m_p%1$s, "
+			"stack_stats_rollup_10m_p%1$s', to_char(current_date - "
+			"12, 'YYYYMMDD')); END $$; SELECT 1");
+	assert_string_equal(v, "1");
+	free(v);
+	assert_true(sql_ll("SELECT fleetprof_rollup(now(), 1000)") >= 1);
+	assert_int_equal(sql_ll("SELECT coalesce(sum(ncalls), 0) FROM "
+				"fn_stats_rollup_10m WHERE bucket = "
+				"(current_date - 12) + interval '5 hours'"),
+			 7);
+	assert_int_equal(
+		sql_ll("SELECT coalesce(sum(ncalls), 0) FROM "
+		       "fn_stats_10m WHERE bucket >= current_date - 12 "
+		       "AND bucket < current_date - 11"),
+		7);
+	v = fp_test_sql(url, "SELECT dropped FROM fleetprof_maintain("
+			     "'2 days', '30 days')");
+	assert_true(strtol(v, NULL, 10) >= 6);
+	free(v);
+	assert_int_equal(sql_ll("SELECT count(*) FROM pg_class WHERE relname "
+				"IN ('fn_stats_raw_p' || to_char(current_date "
+				"- 12, 'YYYYMMDD'), 'fn_stats_rollup_10m_p' || "
+				"to_char(current_date - 12, 'YYYYMMDD'))"),
+			 0);
+}
+
 static void test_identities_stable(void **state)
 {
 	(void)state;
@@ -873,17 +941,18 @@ static void window_hosts(int tier, long long from_s, long long until_s,
 }
 
 /*
- * Which hosts have data in a window: from the ledger from the start of its
- * oldest partition on, from the facts (here the rollup tier) before it,
- * where retention left rollup rows and no ledger. wh-new sent a batch an
- * hour ago; wh-old has only a rollup hour two days before the ledger.
+ * Which hosts have data in a window: from the ledger where it is whole
+ * (from its oldest partition, and not before what retention dropped), from
+ * the facts (here the rollup tier) before, where retention left rollup
+ * rows and no ledger. wh-new sent a batch an hour ago; wh-old has only a
+ * rollup hour two days before the ledger's dropped end.
  */
 static void test_window_hosts(void **state)
 {
 	struct storage_writer *w = writer();
 	struct storage_merge_item item;
 	struct wire_batch b;
-	long long t0 = T0 / FP_NS_PER_SEC, cover, old;
+	long long t0 = T0 / FP_NS_PER_SEC, kept, old;
 	char sql[512], *v;
 	(void)state;
 
@@ -892,14 +961,19 @@ static void test_window_hosts(void **state)
 	assert_int_equal(storage_merge(w, &item, 1, NULL), 0);
 	assert_int_equal(storage_fold(w, NULL), 0);
 	storage_writer_destroy(w);
-	/* The start of the ledger's oldest partition. */
-	cover = sql_ll("SELECT extract(epoch FROM min((regexp_match("
-		       "pg_get_expr(c.relpartbound, c.oid), 'FROM \\(''([^'']+)"
-		       "''\\)'))[1]::timestamptz))::bigint FROM pg_inherits i "
-		       "JOIN pg_class c ON c.oid = i.inhrelid WHERE "
-		       "i.inhparent = 'ingested_batches'::regclass");
-	assert_true(cover <= t0);
-	old = cover / 3600 * 3600 - 2 * 86400;
+	/* Retention dropped the ledger up to kept_from: a partition 20 days
+	 * old, made and dropped here (so the mark is at least its end). */
+	v = fp_test_sql(url, "SELECT fleetprof_ensure_partition("
+			     "'ingested_batches', 1, current_date - 20) + "
+			     "fleetprof_drop_partitions('ingested_batches', "
+			     "(current_date - 19)::timestamptz)");
+	free(v);
+	kept = sql_ll("SELECT extract(epoch FROM kept_from)::bigint FROM "
+		      "ledger_cover");
+	assert_true(kept >= sql_ll("SELECT extract(epoch FROM (current_date "
+				   "- 19)::timestamptz)::bigint"));
+	assert_true(kept <= t0);
+	old = kept / 3600 * 3600 - 2 * 86400;
 	snprintf(
 		sql, sizeof(sql),
 		"SELECT fleetprof_ensure_partition('fn_stats_rollup', 7, "
@@ -927,6 +1001,18 @@ static void test_window_hosts(void **state)
 	 * old one: nothing. */
 	window_hosts(STORAGE_TIER_1H, old + 3600, old + 7200, "wh-new", 0,
 		     STORAGE_HOST_ELSEWHERE);
+	/* A ledger partition made again for the old day (a late batch would)
+	 * holds none of wh-old's batches: the hosts there still come from
+	 * the facts. */
+	snprintf(sql, sizeof(sql),
+		 "SELECT fleetprof_ensure_partition('ingested_batches', 1, "
+		 "to_timestamp(%lld)::date)",
+		 old);
+	v = fp_test_sql(url, sql);
+	assert_string_equal(v, "1");
+	free(v);
+	window_hosts(STORAGE_TIER_1H, old, old + 3600, "wh-new", 1,
+		     STORAGE_HOST_ELSEWHERE);
 }
 
 static void test_db_down(void **state)
@@ -952,6 +1038,7 @@ int main(void)
 		cmocka_unit_test(test_rollup_equals_raw),
 		cmocka_unit_test(test_preaggregation_and_window),
 		cmocka_unit_test(test_retention),
+		cmocka_unit_test(test_retention_keeps_gaps),
 		cmocka_unit_test(test_identities_stable),
 		cmocka_unit_test(test_delta_slots),
 		cmocka_unit_test(test_fold_job),
