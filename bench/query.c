@@ -130,13 +130,21 @@ out:
 /* The template rows, repeated over every bucket of each tier. */
 static int expand(PGconn *c, long raw_hours, long days)
 {
-	static const char *const tables[][2] = {
-		{"fn_stats", "series_id, fn_id, ncalls, pcalls, tottime_ns, "
-			     "cumtime_ns"},
-		{"edge_stats", "series_id, caller_id, callee_id, ncalls, "
-			       "pcalls, tottime_ns, cumtime_ns"},
-		{"stack_stats", "series_id, stack_id, ncalls, self_ns, "
-				"total_ns"},
+	/* Table, its columns, its key, its values summed. */
+	static const char *const tables[][4] = {
+		{"fn_stats",
+		 "series_id, fn_id, ncalls, pcalls, tottime_ns, cumtime_ns",
+		 "series_id, fn_id",
+		 "sum(ncalls), sum(pcalls), sum(tottime_ns), sum(cumtime_ns)"},
+		{"edge_stats",
+		 "series_id, caller_id, callee_id, ncalls, pcalls, "
+		 "tottime_ns, cumtime_ns",
+		 "series_id, caller_id, callee_id",
+		 "sum(ncalls), sum(pcalls), sum(tottime_ns), sum(cumtime_ns)"},
+		{"stack_stats",
+		 "series_id, stack_id, ncalls, self_ns, total_ns",
+		 "series_id, stack_id",
+		 "sum(ncalls), sum(self_ns), sum(total_ns)"},
 	};
 	char q[1024];
 
@@ -185,14 +193,18 @@ static int expand(PGconn *c, long raw_hours, long days)
 			 t, cols, t, days);
 		if (sql(c, q) != 0)
 			return -1;
-		/* And a day of the 1 d tier is 24 hours: the same rows. */
+		/* And a day of the 1 d tier is its hours summed, for the
+		 * days that ended (the roller's; the current one is read
+		 * from the hours). */
 		snprintf(q, sizeof(q),
-			 "INSERT INTO %s_rollup_1d SELECT b, %s FROM tpl_%s, "
-			 "generate_series(date_bin('1 day', now(), timestamptz "
-			 "'2000-01-01 00:00+00') - interval '%ld days', "
-			 "date_bin('1 day', now(), timestamptz '2000-01-01 "
-			 "00:00+00'), interval '1 day') b ORDER BY b",
-			 t, cols, t, days);
+			 "INSERT INTO %s_rollup_1d SELECT date_bin('1 day', "
+			 "bucket, timestamptz '2000-01-01 00:00+00'), %s, %s "
+			 "FROM %s_rollup WHERE bucket < date_bin('1 day', "
+			 "now(), "
+			 "timestamptz '2000-01-01 00:00+00') GROUP BY 1, %s "
+			 "ORDER BY 1, %s",
+			 t, tables[i][2], tables[i][3], t, tables[i][2],
+			 tables[i][2]);
 		if (sql(c, q) != 0)
 			return -1;
 	}
@@ -232,6 +244,16 @@ static int expand(PGconn *c, long raw_hours, long days)
 		   "date_bin('1 minute', now() - interval '2 minutes', o)) "
 		   "FROM (SELECT date_bin('1 hour', now(), o) AS h, o FROM "
 		   "(SELECT timestamptz '2000-01-01 00:00+00' AS o) x) y") != 0)
+		return -1;
+	/* The running sums of every day, as the roller leaves them (schema
+	 * 010: a point after each whole hour before the current one). */
+	snprintf(q, sizeof(q),
+		 "SELECT sum(fleetprof_rollup_running(d)) FROM "
+		 "generate_series(date_bin('1 day', now() - interval '%ld "
+		 "days', timestamptz '2000-01-01 00:00+00'), now(), interval "
+		 "'1 day') d",
+		 days);
+	if (sql(c, q) != 0)
 		return -1;
 	return sql(c, "VACUUM ANALYZE");
 }
@@ -349,7 +371,9 @@ int main(int argc, char **argv)
 		      "stack_stats_rollup_1d, fn_stats_rollup_10m, "
 		      "edge_stats_rollup_10m, stack_stats_rollup_10m, "
 		      "rollup_dirty, "
-		      "rollup_dirty_1d, rollup_cover") != 0) {
+		      "rollup_dirty_1d, rollup_cover, fn_stats_running, "
+		      "edge_stats_running, stack_stats_running, "
+		      "running_points") != 0) {
 		PQfinish(conn);
 		return 1;
 	}
@@ -374,12 +398,39 @@ int main(int argc, char **argv)
 		if (PQresultStatus(r) == PGRES_TUPLES_OK)
 			printf("rows: fn_stats %s, fn_stats_1h %s, stack_stats "
 			       "%s (edges alike); database %s; loaded in %.0f "
-			       "s\n\n",
+			       "s\n",
 			       PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1),
 			       PQgetvalue(r, 0, 2), PQgetvalue(r, 0, 3),
 			       (double)(fp_mono_ns() - t0) / 1e9);
 		PQclear(r);
 	}
+	/* The running sums (schema 010) against 006's span, which reads
+	 * every day and hour: the same totals over each window. */
+	for (int k = 0; k < 2; k++) {
+		static const char *const cmp[] = {"fn_stats", "stack_stats"};
+		static const long hours[] = {24, 7 * 24};
+		char q[1024];
+		PGresult *r;
+		snprintf(q, sizeof(q),
+			 "WITH w AS (SELECT (extract(epoch FROM now())::bigint "
+			 "/ 3600 + 1) * 3600 AS b) SELECT (SELECT "
+			 "sum(ncalls)::text FROM %s_sum(w.b - %ld, w.b)), "
+			 "(SELECT sum(ncalls)::text FROM %s_span(w.b - %ld, "
+			 "w.b)) FROM w",
+			 cmp[k], hours[k] * 3600, cmp[k], hours[k] * 3600);
+		r = PQexec(conn, q);
+		if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+			printf("%s %ld h: running sums %s calls, span %s: "
+			       "%s\n",
+			       cmp[k], hours[k], PQgetvalue(r, 0, 0),
+			       PQgetvalue(r, 0, 1),
+			       strcmp(PQgetvalue(r, 0, 0),
+				      PQgetvalue(r, 0, 1)) == 0
+				       ? "MATCH"
+				       : "DIFFER");
+		PQclear(r);
+	}
+	printf("\n");
 	PQfinish(conn);
 	setenv("FLEETPROF_DB", url, 1);
 	fd = mkstemp(errpath);

@@ -210,6 +210,24 @@ int storage_group_parse(const char *s)
 #define NBASE 8
 /* The span tier's "table": fn_stats_span($1, $2) etc. (schema 006). */
 #define SPAN "_span($1::bigint, $2::bigint)"
+/*
+ * The window's sums from the 1 d tier and running sums within days:
+ * fn_stats_sum($1, $2) etc. (schema 010), signed rows for [$1, $2) on hour
+ * boundaries. Rankings of windows in the 1 h and span tiers read it (a
+ * handful of slices instead of one per hour); summed per key, a key with
+ * nothing in the window cancels to zero, and *_NZ drop those (so there, a
+ * key whose counts and times in the window are all 0 is not listed).
+ */
+#define SUM "_sum($1::bigint, $2::bigint)"
+#define FN_NZ                                                   \
+	"HAVING sum(fs.ncalls) <> 0 OR sum(fs.pcalls) <> 0 OR " \
+	"sum(fs.tottime_ns) <> 0 OR sum(fs.cumtime_ns) <> 0 "
+#define EDGE_NZ                                               \
+	"HAVING sum(e.ncalls) <> 0 OR sum(e.pcalls) <> 0 OR " \
+	"sum(e.tottime_ns) <> 0 OR sum(e.cumtime_ns) <> 0 "
+#define PATH_NZ                                                  \
+	"HAVING sum(ss.ncalls) <> 0 OR sum(ss.self_ns) <> 0 OR " \
+	"sum(ss.total_ns) <> 0 "
 
 #define K_TT "f.tottime"
 #define K_CT "f.cumtime"
@@ -229,13 +247,13 @@ int storage_group_parse(const char *s)
  * of a function, functions of a host) is a plain count(*) and no sort.
  * sum(bigint) is numeric in PostgreSQL: no overflow inside the query.
  */
-#define TOP_AGG(T, K, X)                                                     \
+#define TOP_AGG(T, H, K, X)                                                  \
 	SERIES_CTE ", g AS (SELECT " K " AS k, " X " AS x, "                 \
 		   "sum(fs.ncalls) AS nc, sum(fs.pcalls) AS pc, "            \
 		   "sum(fs.tottime_ns) AS tt, sum(fs.cumtime_ns) AS ct "     \
 		   "FROM fn_stats" T " fs JOIN s ON s.id = fs.series_id "    \
 		   "WHERE " IN_WINDOW("fs") "AND " FN_OK(                    \
-			   "fs.fn_id") "GROUP BY 1, 2), "                    \
+			   "fs.fn_id") "GROUP BY 1, 2 " H "), "              \
 				       "f AS (SELECT k, sum(nc) AS ncalls, " \
 				       "sum(pc) AS pcalls, "                 \
 				       "sum(tt) AS tottime, sum(ct) AS "     \
@@ -243,38 +261,40 @@ int storage_group_parse(const char *s)
 				       "FROM g GROUP BY k) "
 /* Ties by name (byte order, whatever the database collation), then the
  * rest of the identity so the order is total. LIMIT NULL means no limit. */
-#define TOP_FN(T, key)                                                      \
-	TOP_AGG(T, "fs.fn_id", "s.host")                                    \
+#define TOP_FN(T, H, key)                                                   \
+	TOP_AGG(T, H, "fs.fn_id", "s.host")                                 \
 	"SELECT fn.name, fn.file, fn.line, fn.module, f.ncalls, f.pcalls, " \
 	"f.tottime, f.cumtime, f.n, f.k FROM f JOIN functions fn "          \
 	"ON fn.id = f.k ORDER BY " key " DESC NULLS LAST, "                 \
 	"fn.name COLLATE \"C\", fn.file COLLATE \"C\", fn.line, "           \
 	"fn.module COLLATE \"C\", fn.id LIMIT $9::bigint"
-#define TOP_BY(T, K, X, key)                                      \
-	TOP_AGG(T, K, X)                                          \
+#define TOP_BY(T, H, K, X, key)                                   \
+	TOP_AGG(T, H, K, X)                                       \
 	"SELECT f.k, '', 0, '', f.ncalls, f.pcalls, f.tottime, "  \
 	"f.cumtime, f.n, 0::bigint FROM f ORDER BY " key " DESC " \
 	"NULLS LAST, f.k COLLATE \"C\" LIMIT $9::bigint"
-#define TOP_TIER(T)                                                           \
-	{                                                                     \
-		BY_SORT(TOP_FN, T), BY_SORT(TOP_BY, T, "s.host", "fs.fn_id"), \
-			BY_SORT(TOP_BY, T, "s.service", "s.host")             \
+#define TOP_TIER(T, H)                                               \
+	{                                                            \
+		BY_SORT(TOP_FN, T, H),                               \
+			BY_SORT(TOP_BY, T, H, "s.host", "fs.fn_id"), \
+			BY_SORT(TOP_BY, T, H, "s.service", "s.host") \
 	}
 
 static const char *const top_sql[STORAGE_TIER_COUNT_][STORAGE_GROUP_COUNT_]
-				[STORAGE_SORT_COUNT_] = {
-					TOP_TIER(""), TOP_TIER("_10m"),
-					TOP_TIER("_1h"), TOP_TIER(SPAN)};
+				[STORAGE_SORT_COUNT_] = {TOP_TIER("", ""),
+							 TOP_TIER("_10m", ""),
+							 TOP_TIER(SUM, FN_NZ),
+							 TOP_TIER(SUM, FN_NZ)};
 
 enum { TOP_NFIELDS = 10 };
 
-#define EDGE_SQL(T, COND, key)                                                 \
+#define EDGE_SQL(T, H, COND, key)                                              \
 	SERIES_CTE ", g AS (SELECT e.caller_id, e.callee_id, s.host, "         \
 		   "sum(e.ncalls) AS nc, sum(e.pcalls) AS pc, "                \
 		   "sum(e.tottime_ns) AS tt, sum(e.cumtime_ns) AS ct "         \
 		   "FROM edge_stats" T " e JOIN s ON s.id = e.series_id "      \
 		   "WHERE " IN_WINDOW(                                         \
-			   "e") "AND " COND " GROUP BY 1, 2, 3), "             \
+			   "e") "AND " COND " GROUP BY 1, 2, 3 " H "), "       \
 				"f AS (SELECT caller_id, callee_id, sum(nc) "  \
 				"AS ncalls, "                                  \
 				"sum(pc) AS pcalls, sum(tt) AS tottime, "      \
@@ -291,31 +311,33 @@ enum { TOP_NFIELDS = 10 };
 				" DESC NULLS LAST, a.name COLLATE \"C\", "     \
 				"b.name COLLATE \"C\", a.id, b.id LIMIT "      \
 				"$9::bigint"
-#define EDGE_TIER(T)                                                       \
+#define EDGE_TIER(T, H)                                                    \
 	{                                                                  \
-		BY_SORT(EDGE_SQL, T,                                       \
+		BY_SORT(EDGE_SQL, T, H,                                    \
 			"e.callee_id = ANY (ARRAY(SELECT id FROM fsel))"), \
-			BY_SORT(EDGE_SQL, T,                               \
+			BY_SORT(EDGE_SQL, T, H,                            \
 				"e.caller_id = ANY (ARRAY(SELECT id FROM " \
 				"fsel))"),                                 \
-			BY_SORT(EDGE_SQL, T, "TRUE")                       \
+			BY_SORT(EDGE_SQL, T, H, "TRUE")                    \
 	}
 
 static const char *const edge_sql[STORAGE_TIER_COUNT_][STORAGE_EDGES_COUNT_]
 				 [STORAGE_SORT_COUNT_] = {
-					 EDGE_TIER(""), EDGE_TIER("_10m"),
-					 EDGE_TIER("_1h"), EDGE_TIER(SPAN)};
+					 EDGE_TIER("", ""),
+					 EDGE_TIER("_10m", ""),
+					 EDGE_TIER(SUM, EDGE_NZ),
+					 EDGE_TIER(SUM, EDGE_NZ)};
 
 enum { EDGE_NFIELDS = 15 };
 
 /* Paths with data, plus every ancestor (UNION: each path once). */
-#define PATH_SQL(T)                                                    \
+#define PATH_SQL(T, H)                                                 \
 	SERIES_CTE                                                     \
 	", p AS (SELECT ss.stack_id AS id, sum(ss.ncalls) AS nc, "     \
 	"sum(ss.self_ns) AS sf, sum(ss.total_ns) AS tt "               \
 	"FROM stack_stats" T " ss JOIN s ON s.id = ss.series_id "      \
 	"WHERE " IN_WINDOW(                                            \
-		"ss") "GROUP BY 1), "                                  \
+		"ss") "GROUP BY 1 " H "), "                            \
 		      "a AS (SELECT st.id, st.parent_id, st.fn_id, "   \
 		      "st.depth "                                      \
 		      "FROM stacks st WHERE st.id IN (SELECT id FROM " \
@@ -333,7 +355,8 @@ enum { EDGE_NFIELDS = 15 };
 		      "a.id"
 
 static const char *const path_sql[STORAGE_TIER_COUNT_] = {
-	PATH_SQL(""), PATH_SQL("_10m"), PATH_SQL("_1h"), PATH_SQL(SPAN)};
+	PATH_SQL("", ""), PATH_SQL("_10m", ""), PATH_SQL(SUM, PATH_NZ),
+	PATH_SQL(SUM, PATH_NZ)};
 
 enum { PATH_NFIELDS = 11 };
 

@@ -202,6 +202,23 @@ static void test_top_group_label_match(void **state)
 			    "0.040000000,1\n");
 	fp_test_output_free(&r);
 
+	/* Windows of days read the 1 d tier and the running sums within
+	 * days once the roller has stored them (schema 010), the hours
+	 * before: the same answers, with every key of the window and none
+	 * that cancelled out. */
+	static const char *const long_cmds[] = {
+		"top --since 2d --format csv --limit 0",
+		"top --since 7d --group-by host --format csv",
+		"callers parse --since 2d --format csv",
+		"callees main --since 7d --format csv",
+		"flame --since 2d --format json",
+		"export --format folded --since 7d",
+	};
+	struct fp_test_output before[sizeof(long_cmds) / sizeof(long_cmds[0])];
+	for (size_t i = 0; i < sizeof(long_cmds) / sizeof(long_cmds[0]); i++)
+		run_ok(c, &before[i], long_cmds[i]);
+	assert_non_null(strstr(before[0].out, "\nparse,"));
+
 	/* A window of hours reads the 10 min tier: raw's answer, before and
 	 * after the roller stored its buckets. */
 	{
@@ -234,6 +251,19 @@ static void test_top_group_label_match(void **state)
 			fp_test_output_free(&r);
 		}
 		fp_test_output_free(&raw);
+	}
+
+	{
+		char *v = fp_test_sql(
+			c->conninfo, "SELECT count(*) > 0 FROM running_points");
+		assert_string_equal(v, "t");
+		free(v);
+	}
+	for (size_t i = 0; i < sizeof(long_cmds) / sizeof(long_cmds[0]); i++) {
+		run_ok(c, &r, long_cmds[i]);
+		assert_string_equal(r.out, before[i].out);
+		fp_test_output_free(&r);
+		fp_test_output_free(&before[i]);
 	}
 
 	/* A long window reads the rollup tier and includes the base day. */

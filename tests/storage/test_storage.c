@@ -491,6 +491,187 @@ static void test_rollup_equals_raw(void **state)
 	storage_writer_destroy(w);
 }
 
+/*
+ * Windows whose fn_stats_sum (edge_, stack_; schema 010) summed per key
+ * differ from raw's sums, over windows [a, a + len h) for every hour a in
+ * [from, until] and each len: 0 when the running sums are exact.
+ */
+static long long sum_mismatches(const char *table, const char *key,
+				const char *vals, long long from,
+				long long until)
+{
+	char sql[2048], sums[256], raws[256], diff[256];
+	const char *v[4] = {NULL, NULL, NULL, NULL};
+	char buf[128], *save = NULL;
+	int n = 0;
+
+	snprintf(buf, sizeof(buf), "%s", vals);
+	for (char *t = strtok_r(buf, ",", &save); t != NULL && n < 4;
+	     t = strtok_r(NULL, ",", &save))
+		v[n++] = t;
+	assert_int_equal(n, 3);
+	snprintf(sums, sizeof(sums), "sum(%s) AS a, sum(%s) AS b, sum(%s) AS c",
+		 v[0], v[1], v[2]);
+	snprintf(raws, sizeof(raws),
+		 "HAVING sum(%s) <> 0 OR sum(%s) <> 0 OR "
+		 "sum(%s) <> 0",
+		 v[0], v[1], v[2]);
+	snprintf(diff, sizeof(diff),
+		 "s.a IS DISTINCT FROM r.a OR s.b IS "
+		 "DISTINCT FROM r.b OR s.c IS DISTINCT FROM r.c");
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*) FROM generate_series(%4$lld::bigint, "
+		 "%5$lld::bigint, 3600) a, unnest(ARRAY[1, 3, 11, 24, 25, 47, "
+		 "50]) len, LATERAL (SELECT count(*) AS bad FROM (SELECT %2$s, "
+		 "%3$s FROM %1$s_sum(a, a + len * 3600) GROUP BY %2$s %6$s) s "
+		 "FULL JOIN (SELECT %2$s, %3$s FROM %1$s WHERE bucket >= "
+		 "to_timestamp(a) AND bucket < to_timestamp(a + len * 3600) "
+		 "GROUP BY %2$s) r USING (%2$s) WHERE %7$s) x WHERE x.bad > 0",
+		 table, key, sums, from, until, raws, diff);
+	return sql_ll(sql);
+}
+
+static void expect_sums_exact(long long from, long long until)
+{
+	assert_int_equal(sum_mismatches("fn_stats", "series_id, fn_id",
+					"ncalls,tottime_ns,cumtime_ns", from,
+					until),
+			 0);
+	assert_int_equal(
+		sum_mismatches("edge_stats", "series_id, caller_id, callee_id",
+			       "ncalls,pcalls,cumtime_ns", from, until),
+		0);
+	assert_int_equal(sum_mismatches("stack_stats", "series_id, stack_id",
+					"ncalls,self_ns,total_ns", from, until),
+			 0);
+}
+
+/* The point fleetprof_sum_plan takes for a window's end (NULL: none). */
+static long long plan_pos_point(long long from, long long until)
+{
+	char sql[256];
+	snprintf(sql, sizeof(sql),
+		 "SELECT coalesce(extract(epoch FROM pos_p)::bigint, -1) FROM "
+		 "fleetprof_sum_plan(%lld, %lld)",
+		 from, until);
+	return sql_ll(sql);
+}
+
+/*
+ * Running sums within days (schema 010): with batches in 8 hours over
+ * three days, every window of 1 to 50 hours read through fn_stats_sum
+ * (day tier plus and minus running sums, plus hours) equals raw, per key,
+ * for all three fact tables: once rolled, while a late batch makes an hour
+ * stale (the day's later points must not be used), and once the roller
+ * has redone that hour and the points after it.
+ */
+static void test_running_sums(void **state)
+{
+	static const int at[][2] = {{0, 1}, {0, 5}, {0, 13}, {0, 23},
+				    {1, 0}, {1, 7}, {1, 15}, {2, 2}};
+	struct storage_writer *w = writer();
+	long long now = (long long)(fp_wall_ns() / FP_NS_PER_SEC);
+	long long day0 = now - now % 86400 - 3 * 86400;
+	char sql[256];
+	int hours = -1;
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(at) / sizeof(at[0]); i++)
+		merge_one(w, (uint8_t)(0xa0 + i),
+			  (day0 + at[i][0] * 86400 + at[i][1] * 3600 + 120) *
+				  FP_NS_PER_SEC);
+	assert_int_equal(storage_fold(w, NULL), 0);
+	/* Not rolled yet: no points; the sums come from the hours. */
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*) FROM running_points WHERE at >= "
+		 "to_timestamp(%lld) AND at < to_timestamp(%lld)",
+		 day0, day0 + 3 * 86400);
+	assert_int_equal(sql_ll(sql), 0);
+	expect_sums_exact(day0 - 3600, day0 + 2 * 86400 + 3 * 3600);
+
+	/* Rolled: a point after every hour with rows but a day's last (day
+	 * 0: 02:00, 06:00, 14:00; day 1: 01:00, 08:00, 16:00; day 2:
+	 * 03:00). */
+	assert_int_equal(storage_rollup(storage_writer_conn(w), -2 * 86400,
+					1000, &hours),
+			 0);
+	assert_int_equal(sql_ll(sql), 7);
+	assert_int_equal(
+		plan_pos_point(day0 + 86400 + 3600, day0 + 86400 + 20 * 3600),
+		day0 + 86400 + 16 * 3600);
+	snprintf(sql, sizeof(sql),
+		 "SELECT sum(ncalls) FROM fn_stats_running WHERE bucket = "
+		 "to_timestamp(%lld)",
+		 day0 + 14 * 3600);
+	assert_int_equal(sql_ll(sql), 3 * 15); /* hours 1, 5, 13: 15 each */
+	expect_sums_exact(day0 - 3600, day0 + 2 * 86400 + 3 * 3600);
+
+	/* A late batch in day 0's 05:00: the hour is stale, and the points
+	 * after it (06:00, 14:00) must not be used until it is redone. */
+	assert_int_equal(plan_pos_point(day0 + 3600, day0 + 20 * 3600),
+			 day0 + 14 * 3600);
+	merge_one(w, 0xb0, (day0 + 5 * 3600 + 600) * FP_NS_PER_SEC);
+	assert_int_equal(plan_pos_point(day0 + 3600, day0 + 20 * 3600),
+			 day0 + 2 * 3600);
+	expect_sums_exact(day0 - 3600, day0 + 2 * 86400 + 3 * 3600);
+
+	/* Redone: the points after 05:00 hold the late batch too. */
+	assert_int_equal(storage_fold(w, NULL), 0);
+	assert_int_equal(storage_rollup(storage_writer_conn(w), -2 * 86400,
+					1000, &hours),
+			 0);
+	assert_int_equal(sql_ll(sql), 4 * 15);
+	assert_int_equal(plan_pos_point(day0 + 3600, day0 + 20 * 3600),
+			 day0 + 14 * 3600);
+	expect_sums_exact(day0 - 3600, day0 + 2 * 86400 + 3 * 3600);
+
+	/* The queries over the running sums: day 0's [13:00, 20:00) holds
+	 * the 13:00 batch (C(14:00) - C(06:00) + hours); [14:00, 20:00)
+	 * nothing, though C(14:00) - C(14:00) leaves every key of the day
+	 * at zero: no function, edge or path is listed. */
+	for (int k = 0; k < 2; k++) {
+		const char *pats[1] = {"web-late"};
+		struct storage_filter f;
+		struct storage_top_row *top = NULL;
+		struct storage_edge_row *erows = NULL;
+		struct storage_path_row *paths = NULL;
+		size_t ntop = 0, nedges = 0, npaths = 0;
+		uint64_t calls = 0;
+		PGconn *c;
+
+		memset(&f, 0, sizeof(f));
+		f.from_ns = (day0 + (13 + k) * 3600) * FP_NS_PER_SEC;
+		f.until_ns = (day0 + 20 * 3600) * FP_NS_PER_SEC;
+		f.hosts = pats;
+		f.nhosts = 1;
+		f.clock = WIRE_CLOCK_WALL;
+		f.tier = STORAGE_TIER_1H;
+		assert_int_equal(storage_connect(url, &c, NULL, 0), 0);
+		assert_int_equal(storage_read_begin(c), 0);
+		assert_int_equal(storage_top(c, &f, STORAGE_GROUP_FUNCTION,
+					     STORAGE_SORT_TOTTIME, 0, &top,
+					     &ntop),
+				 0);
+		assert_int_equal(storage_edges(c, &f, STORAGE_EDGES_ALL,
+					       STORAGE_SORT_TOTTIME, 0, &erows,
+					       &nedges),
+				 0);
+		assert_int_equal(storage_paths(c, &f, &paths, &npaths), 0);
+		for (size_t i = 0; i < ntop; i++)
+			calls += top[i].ncalls;
+		assert_int_equal(ntop, k == 0 ? 3 : 0);
+		assert_int_equal(calls, k == 0 ? 15 : 0);
+		assert_int_equal(nedges, k == 0 ? 2 : 0);
+		assert_int_equal(npaths, k == 0 ? 3 : 0);
+		storage_top_free(top, ntop);
+		storage_edges_free(erows, nedges);
+		storage_paths_free(paths, npaths);
+		assert_int_equal(storage_read_end(c), 0);
+		PQfinish(c);
+	}
+	storage_writer_destroy(w);
+}
+
 /* Two agents of one series in one group: their rows are summed in memory
  * before they are written; a batch from before the raw retention or from
  * the far future is refused, not stored. */
@@ -1048,6 +1229,9 @@ int main(void)
 		cmocka_unit_test(test_fold_under_reader),
 		cmocka_unit_test(test_snapshot_before_fold),
 		cmocka_unit_test(test_window_hosts),
+		/* Last: its batches of 1-3 days ago would fall to the
+		 * retention tests' 2 day raw retention. */
+		cmocka_unit_test(test_running_sums),
 		cmocka_unit_test(test_db_down),
 	};
 	int need = fp_test_need_db("test_storage");

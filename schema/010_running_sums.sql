@@ -1,0 +1,466 @@
+-- fleetprof schema v10: running sums within each day, so that a window of
+-- hours or days reads a handful of slices instead of one per hour.
+--
+-- Why: a window of 6 h or more reads the 1 h tier, one row per series and
+-- function and hour (and 006's span, for 3 days and more, whole days plus
+-- the hours at both ends). On bench/query's fleet (20 hosts x 500
+-- functions) a 24 h `top` read 240,000 rows and a 7 d one 310,000; `diff`
+-- reads two windows. PostgreSQL's executor spends 0.5-0.8 us a row.
+--
+-- How: C(t), for an hour boundary t inside UTC day d, is the sum of the
+-- day's 1 h rows in [d, t). Then, for a window [a, b) on hour boundaries,
+-- with da, db the days a and b lie in:
+--     sum [a, b) = D[da, db) + C(b) - C(a)
+-- where D is the 1 d tier (C of a day's start is empty). C(t) itself is
+-- taken as C(p) + the 1 h rows of [p, t), p the latest point stored at or
+-- before t (the current hour is never whole, so C(b) of "until now" is
+-- C(start of this hour) + this hour). A 24 h window so reads 3 or 4
+-- slices, a 7 d one 9 or 10, at most about as many rows each as a day of
+-- the 1 h tier; where reading the hours at the window's start directly is
+-- fewer slices, they are read instead. The sums are integers: the
+-- subtraction is exact, and a key whose slices cancel sums to zero, which
+-- the readers drop (a key with no calls and no time is not in a window).
+--
+-- Why it stays exact, on 006's bookkeeping:
+-- * fn_stats_running (edge_, stack_) store C(t) for t in running_points.
+--   A point is stored only when no hour of [d, t) is a gap (rollup_gaps),
+--   from the stored 1 h rows, which are then exactly raw's.
+-- * Every roller transaction that changes an hour's stored rows deletes
+--   the day's points after that hour and stores them again, forward from
+--   the latest one before it, up to the day's first gap (fleetprof_rollup
+--   calls fleetprof_rollup_running when an hour's gap changed). So a
+--   stored point is always the sum of the stored 1 h rows before it.
+-- * Readers (fn_stats_sum etc., via fleetprof_sum_plan) use a point only
+--   if no hour of [d, t) is a gap in their snapshot: a late batch that
+--   makes an hour stale makes the day's later points unusable at once
+--   (the 1 h views read that hour from raw) until the roller has redone
+--   the hour and the points after it.
+-- * D comes from the 1 d views, which handle dirty days themselves.
+-- * Retention: with the 1 h tier. The points of existing rolled days are
+--   computed here.
+
+SET LOCAL timezone = 'UTC';
+
+-- No roller runs meanwhile: the backfill reads each day's gaps once.
+SELECT pg_advisory_xact_lock(hashtext('fleetprof_rollup'));
+
+CREATE TABLE fn_stats_running (LIKE fn_stats_rollup INCLUDING ALL)
+	PARTITION BY RANGE (bucket);
+CREATE TABLE edge_stats_running (LIKE edge_stats_rollup INCLUDING ALL)
+	PARTITION BY RANGE (bucket);
+CREATE TABLE stack_stats_running (LIKE stack_stats_rollup INCLUDING ALL)
+	PARTITION BY RANGE (bucket);
+COMMENT ON TABLE fn_stats_running IS
+	'C(t) for t in running_points (schema 010): per series and function, '
+	'the 1 h rows of t''s UTC day before t, summed. Its bucket is t.';
+
+CREATE TABLE running_points (
+	at timestamptz PRIMARY KEY  -- an hour boundary, not a day's start
+);
+
+-- The roller -----------------------------------------------------------------
+
+-- Hour h's stored rows changed (or its gap did): the points of h's day
+-- after h are stored again, from the latest one before, while no hour
+-- before them is a gap. Returns how many it stored.
+CREATE FUNCTION fleetprof_rollup_running(h timestamptz)
+RETURNS integer LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = public SET timezone = 'UTC' SET jit = off AS $$
+DECLARE
+	d timestamptz := date_bin('1 day', h, timestamptz '2000-01-01 00:00+00');
+	e timestamptz := d + interval '1 day';
+	stop timestamptz;
+	p timestamptz;
+	t timestamptz;
+	made integer := 0;
+BEGIN
+	DELETE FROM running_points WHERE at > h AND at < e;
+	DELETE FROM fn_stats_running WHERE bucket > h AND bucket < e;
+	DELETE FROM edge_stats_running WHERE bucket > h AND bucket < e;
+	DELETE FROM stack_stats_running WHERE bucket > h AND bucket < e;
+	-- A point at t needs [d, t) free of gaps; none at the day's end (that
+	-- sum is the 1 d tier's).
+	SELECT least(coalesce(min(g.hour), e), e - interval '1 hour') INTO stop
+	FROM rollup_gaps g WHERE g.hour >= d AND g.hour < e;
+	SELECT max(at) INTO p FROM running_points WHERE at > d AND at <= h;
+	t := date_bin('1 hour', h, timestamptz '2000-01-01 00:00+00')
+	     + interval '1 hour';
+	IF t > stop THEN
+		RETURN 0;
+	END IF;
+	PERFORM fleetprof_ensure_partition('fn_stats_running', 7, d::date);
+	PERFORM fleetprof_ensure_partition('edge_stats_running', 7, d::date);
+	PERFORM fleetprof_ensure_partition('stack_stats_running', 7, d::date);
+	WHILE t <= stop LOOP
+		-- Only after an hour with rows: an empty hour adds nothing, and
+		-- readers add the hours after the point they take.
+		IF EXISTS (SELECT 1 FROM fn_stats_rollup
+		           WHERE bucket = t - interval '1 hour')
+		   OR EXISTS (SELECT 1 FROM edge_stats_rollup
+		              WHERE bucket = t - interval '1 hour')
+		   OR EXISTS (SELECT 1 FROM stack_stats_rollup
+		              WHERE bucket = t - interval '1 hour') THEN
+			INSERT INTO fn_stats_running
+				SELECT t, series_id, fn_id, sum(ncalls),
+				       sum(pcalls), sum(tottime_ns),
+				       sum(cumtime_ns)
+				FROM (SELECT series_id, fn_id, ncalls, pcalls,
+				             tottime_ns, cumtime_ns
+				      FROM fn_stats_running WHERE bucket = p
+				      UNION ALL
+				      SELECT series_id, fn_id, ncalls, pcalls,
+				             tottime_ns, cumtime_ns
+				      FROM fn_stats_rollup
+				      WHERE bucket >= coalesce(p, d)
+				        AND bucket < t) x
+				GROUP BY series_id, fn_id
+				ORDER BY series_id, fn_id;
+			INSERT INTO edge_stats_running
+				SELECT t, series_id, caller_id, callee_id,
+				       sum(ncalls), sum(pcalls),
+				       sum(tottime_ns), sum(cumtime_ns)
+				FROM (SELECT series_id, caller_id, callee_id,
+				             ncalls, pcalls, tottime_ns,
+				             cumtime_ns
+				      FROM edge_stats_running WHERE bucket = p
+				      UNION ALL
+				      SELECT series_id, caller_id, callee_id,
+				             ncalls, pcalls, tottime_ns,
+				             cumtime_ns
+				      FROM edge_stats_rollup
+				      WHERE bucket >= coalesce(p, d)
+				        AND bucket < t) x
+				GROUP BY series_id, caller_id, callee_id
+				ORDER BY series_id, caller_id, callee_id;
+			INSERT INTO stack_stats_running
+				SELECT t, series_id, stack_id, sum(ncalls),
+				       sum(self_ns), sum(total_ns)
+				FROM (SELECT series_id, stack_id, ncalls,
+				             self_ns, total_ns
+				      FROM stack_stats_running WHERE bucket = p
+				      UNION ALL
+				      SELECT series_id, stack_id, ncalls,
+				             self_ns, total_ns
+				      FROM stack_stats_rollup
+				      WHERE bucket >= coalesce(p, d)
+				        AND bucket < t) x
+				GROUP BY series_id, stack_id
+				ORDER BY series_id, stack_id;
+			INSERT INTO running_points VALUES (t);
+			p := t;
+			made := made + 1;
+		END IF;
+		t := t + interval '1 hour';
+	END LOOP;
+	RETURN made;
+END $$;
+
+-- 006's, calling fleetprof_rollup_running for each hour whose gap the
+-- hour's roll changed (not for one it left as it was: a delta slot held
+-- it back, or it was covered already).
+CREATE OR REPLACE FUNCTION fleetprof_rollup(upto timestamptz, max_hours integer)
+RETURNS integer LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = public SET timezone = 'UTC' SET jit = off AS $$
+DECLARE
+	settled timestamptz := date_bin('1 minute', upto,
+	                                timestamptz '2000-01-01 00:00+00');
+	g record;
+	done integer := 0;
+BEGIN
+	IF NOT pg_try_advisory_xact_lock(hashtext('fleetprof_rollup')) THEN
+		RETURN 0;
+	END IF;
+	FOR g IN
+		SELECT hour, lo, hi, stale FROM rollup_gaps
+		WHERE lo < least(hi, settled)
+		ORDER BY hour LIMIT max_hours
+	LOOP
+		PERFORM fleetprof_rollup_hour(g.hour, least(g.hi, settled));
+		IF NOT EXISTS (SELECT 1 FROM rollup_gaps r
+		               WHERE r.hour = g.hour AND r.lo = g.lo
+		                 AND r.stale = g.stale) THEN
+			PERFORM fleetprof_rollup_running(g.hour);
+		END IF;
+		-- Its day changed: in the same transaction as the hour.
+		INSERT INTO rollup_dirty_1d AS x (day, writer, version)
+		VALUES (date_bin('1 day', g.hour,
+		                 timestamptz '2000-01-01 00:00+00'),
+		        pg_backend_pid(), 1)
+		ON CONFLICT (day, writer) DO UPDATE SET version = x.version + 1;
+		done := done + 1;
+	END LOOP;
+	-- Then the days that ended and have no gap left.
+	FOR g IN
+		SELECT DISTINCT x.day AS hour FROM rollup_dirty_1d x
+		WHERE x.day + interval '1 day' <= upto
+		  AND NOT EXISTS (SELECT 1 FROM rollup_gaps r
+		                  WHERE r.hour >= x.day
+		                    AND r.hour < x.day + interval '1 day')
+		ORDER BY 1 LIMIT max_hours
+	LOOP
+		PERFORM fleetprof_rollup_day(g.hour);
+	END LOOP;
+	RETURN done;
+END $$;
+
+-- Retention: the running sums with the 1 h tier (009's, plus them). ---------
+
+CREATE OR REPLACE FUNCTION fleetprof_maintain(raw_retention interval,
+                                              rollup_retention interval)
+RETURNS TABLE (created integer, dropped integer)
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = public SET timezone = 'UTC' SET jit = off AS $$
+DECLARE
+	c integer;
+	d integer := 0;
+	raw_cut timestamptz := now() - raw_retention;
+	cut timestamptz := now() - rollup_retention;
+BEGIN
+	c := fleetprof_ensure_partitions(current_date, current_date + 2);
+	PERFORM fleetprof_rollup(raw_cut + interval '1 day', 10000);
+	-- The 10 min tier with raw: the roller may still write a day raw
+	-- is kept for (its hours have gaps).
+	IF NOT EXISTS (SELECT 1 FROM rollup_gaps
+	               WHERE hour < raw_cut + interval '1 day') THEN
+		d := d + fleetprof_drop_partitions('fn_stats_raw', raw_cut)
+		       + fleetprof_drop_partitions('edge_stats_raw', raw_cut)
+		       + fleetprof_drop_partitions('stack_stats_raw', raw_cut)
+		       + fleetprof_drop_partitions('fn_stats_rollup_10m', raw_cut)
+		       + fleetprof_drop_partitions('edge_stats_rollup_10m',
+		                                   raw_cut)
+		       + fleetprof_drop_partitions('stack_stats_rollup_10m',
+		                                   raw_cut);
+	END IF;
+	d := d + fleetprof_drop_partitions('ingested_batches', raw_cut)
+	       + fleetprof_drop_partitions('fn_stats_rollup', cut)
+	       + fleetprof_drop_partitions('edge_stats_rollup', cut)
+	       + fleetprof_drop_partitions('stack_stats_rollup', cut)
+	       + fleetprof_drop_partitions('fn_stats_rollup_1d', cut)
+	       + fleetprof_drop_partitions('edge_stats_rollup_1d', cut)
+	       + fleetprof_drop_partitions('stack_stats_rollup_1d', cut)
+	       + fleetprof_drop_partitions('fn_stats_running', cut)
+	       + fleetprof_drop_partitions('edge_stats_running', cut)
+	       + fleetprof_drop_partitions('stack_stats_running', cut);
+	-- Points whose rows went with their partition.
+	DELETE FROM running_points r
+	WHERE NOT EXISTS (
+		SELECT 1 FROM pg_inherits i JOIN pg_class k ON k.oid = i.inhrelid
+		WHERE i.inhparent = 'fn_stats_running'::regclass
+		  AND r.at >= (regexp_match(pg_get_expr(k.relpartbound, k.oid),
+		                            'FROM \(''([^'']+)''\)'))[1]
+		              ::timestamptz
+		  AND r.at < (regexp_match(pg_get_expr(k.relpartbound, k.oid),
+		                           'TO \(''([^'']+)''\)'))[1]
+		             ::timestamptz);
+	DELETE FROM rollup_dirty_1d WHERE day + interval '1 day' <= cut;
+	RETURN QUERY SELECT c, d;
+END $$;
+
+-- Readers --------------------------------------------------------------------
+
+-- Which slices make [from_s, until_s) (epoch seconds, rounded out to whole
+-- hours): the 1 d tier for days [d_lo, d_hi), C(neg_p) and the 1 h tier of
+-- [neg_lo, neg_hi) subtracted, C(pos_p) and the 1 h tier of [h1_lo, h1_hi)
+-- and [h2_lo, h2_hi) added. NULL bounds: no slice. The fewest slices that
+-- are exact in this snapshot.
+CREATE FUNCTION fleetprof_sum_plan(from_s bigint, until_s bigint)
+RETURNS TABLE (d_lo timestamptz, d_hi timestamptz, neg_p timestamptz,
+               neg_lo timestamptz, neg_hi timestamptz, pos_p timestamptz,
+               h1_lo timestamptz, h1_hi timestamptz, h2_lo timestamptz,
+               h2_hi timestamptz)
+LANGUAGE plpgsql STABLE SET search_path = public AS $$
+DECLARE
+	a timestamptz := to_timestamp(from_s - (from_s % 3600 + 3600) % 3600);
+	b timestamptz := to_timestamp(until_s
+	                              + (3600 - until_s % 3600) % 3600);
+	da timestamptz;
+	db timestamptz;
+	pa timestamptz;
+	pb timestamptz;
+	gap_a timestamptz;
+	gap_b timestamptz;
+	prefix_cost double precision;
+	direct_cost double precision;
+BEGIN
+	IF b <= a THEN
+		RETURN; -- no row: no slice
+	END IF;
+	da := date_bin('1 day', a, timestamptz '2000-01-01 00:00+00');
+	db := date_bin('1 day', b, timestamptz '2000-01-01 00:00+00');
+	-- The latest usable point at or before a (and b) in its day: stored,
+	-- and no gap in [day, point).
+	SELECT coalesce(min(hour), 'infinity') INTO gap_a FROM rollup_gaps
+	WHERE hour >= da AND hour < da + interval '1 day';
+	SELECT coalesce(min(hour), 'infinity') INTO gap_b FROM rollup_gaps
+	WHERE hour >= db AND hour < db + interval '1 day';
+	SELECT max(at) INTO pa FROM running_points
+	WHERE at > da AND at <= a AND at <= gap_a;
+	SELECT max(at) INTO pb FROM running_points
+	WHERE at > db AND at <= b AND at <= gap_b;
+	-- Slices (each about as big): sum [a, b) = D[da, db) + S(db, b) -
+	-- S(da, a), S(d, t) = C(p) + hours [p, t); or the hours of a's day
+	-- from a directly.
+	prefix_cost := extract(epoch FROM db - da) / 86400
+		+ CASE WHEN pa IS NULL THEN 0 ELSE 1 END
+		+ extract(epoch FROM a - coalesce(pa, da)) / 3600;
+	direct_cost := extract(epoch FROM least(b, da + interval '1 day') - a)
+		/ 3600 + greatest(extract(epoch FROM db - da) / 86400 - 1, 0);
+	IF b > db THEN
+		pos_p := pb;
+		h1_lo := coalesce(pb, db);
+		h1_hi := b;
+	END IF;
+	IF prefix_cost <= direct_cost THEN
+		IF db > da THEN
+			d_lo := da;
+			d_hi := db;
+		END IF;
+		IF a > da THEN
+			neg_p := pa;
+			neg_lo := coalesce(pa, da);
+			neg_hi := a;
+		END IF;
+	ELSE
+		h2_lo := a;
+		h2_hi := least(b, da + interval '1 day');
+		IF db > da THEN
+			d_lo := da + interval '1 day';
+			d_hi := db;
+		ELSE
+			-- [a, b) within a's day: the hours, nothing else.
+			pos_p := NULL;
+			h1_lo := NULL;
+			h1_hi := NULL;
+		END IF;
+	END IF;
+	RETURN NEXT;
+END $$;
+
+-- The window [from_s, until_s) as signed rows (bucket: to_timestamp(from_s)),
+-- to be summed per key; keys whose sums are all zero had nothing in it.
+CREATE FUNCTION fn_stats_sum(from_s bigint, until_s bigint)
+RETURNS SETOF fn_stats_1h LANGUAGE sql STABLE AS $$
+	WITH k AS MATERIALIZED (SELECT * FROM fleetprof_sum_plan(from_s, until_s))
+	SELECT to_timestamp(from_s), f.series_id, f.fn_id, f.ncalls, f.pcalls,
+	       f.tottime_ns, f.cumtime_ns
+	FROM fn_stats_1d f
+	WHERE f.bucket >= (SELECT d_lo FROM k) AND f.bucket < (SELECT d_hi FROM k)
+	UNION ALL
+	SELECT to_timestamp(from_s), f.series_id, f.fn_id, -f.ncalls, -f.pcalls,
+	       -f.tottime_ns, -f.cumtime_ns
+	FROM fn_stats_running f WHERE f.bucket = (SELECT neg_p FROM k)
+	UNION ALL
+	SELECT to_timestamp(from_s), f.series_id, f.fn_id, -f.ncalls, -f.pcalls,
+	       -f.tottime_ns, -f.cumtime_ns
+	FROM fn_stats_1h f
+	WHERE f.bucket >= (SELECT neg_lo FROM k)
+	  AND f.bucket < (SELECT neg_hi FROM k)
+	UNION ALL
+	SELECT to_timestamp(from_s), f.series_id, f.fn_id, f.ncalls, f.pcalls,
+	       f.tottime_ns, f.cumtime_ns
+	FROM fn_stats_running f WHERE f.bucket = (SELECT pos_p FROM k)
+	UNION ALL
+	SELECT to_timestamp(from_s), f.series_id, f.fn_id, f.ncalls, f.pcalls,
+	       f.tottime_ns, f.cumtime_ns
+	FROM fn_stats_1h f
+	WHERE f.bucket >= (SELECT h1_lo FROM k)
+	  AND f.bucket < (SELECT h1_hi FROM k)
+	UNION ALL
+	SELECT to_timestamp(from_s), f.series_id, f.fn_id, f.ncalls, f.pcalls,
+	       f.tottime_ns, f.cumtime_ns
+	FROM fn_stats_1h f
+	WHERE f.bucket >= (SELECT h2_lo FROM k)
+	  AND f.bucket < (SELECT h2_hi FROM k)
+$$;
+
+CREATE FUNCTION edge_stats_sum(from_s bigint, until_s bigint)
+RETURNS SETOF edge_stats_1h LANGUAGE sql STABLE AS $$
+	WITH k AS MATERIALIZED (SELECT * FROM fleetprof_sum_plan(from_s, until_s))
+	SELECT to_timestamp(from_s), e.series_id, e.caller_id, e.callee_id,
+	       e.ncalls, e.pcalls, e.tottime_ns, e.cumtime_ns
+	FROM edge_stats_1d e
+	WHERE e.bucket >= (SELECT d_lo FROM k) AND e.bucket < (SELECT d_hi FROM k)
+	UNION ALL
+	SELECT to_timestamp(from_s), e.series_id, e.caller_id, e.callee_id,
+	       -e.ncalls, -e.pcalls, -e.tottime_ns, -e.cumtime_ns
+	FROM edge_stats_running e WHERE e.bucket = (SELECT neg_p FROM k)
+	UNION ALL
+	SELECT to_timestamp(from_s), e.series_id, e.caller_id, e.callee_id,
+	       -e.ncalls, -e.pcalls, -e.tottime_ns, -e.cumtime_ns
+	FROM edge_stats_1h e
+	WHERE e.bucket >= (SELECT neg_lo FROM k)
+	  AND e.bucket < (SELECT neg_hi FROM k)
+	UNION ALL
+	SELECT to_timestamp(from_s), e.series_id, e.caller_id, e.callee_id,
+	       e.ncalls, e.pcalls, e.tottime_ns, e.cumtime_ns
+	FROM edge_stats_running e WHERE e.bucket = (SELECT pos_p FROM k)
+	UNION ALL
+	SELECT to_timestamp(from_s), e.series_id, e.caller_id, e.callee_id,
+	       e.ncalls, e.pcalls, e.tottime_ns, e.cumtime_ns
+	FROM edge_stats_1h e
+	WHERE e.bucket >= (SELECT h1_lo FROM k)
+	  AND e.bucket < (SELECT h1_hi FROM k)
+	UNION ALL
+	SELECT to_timestamp(from_s), e.series_id, e.caller_id, e.callee_id,
+	       e.ncalls, e.pcalls, e.tottime_ns, e.cumtime_ns
+	FROM edge_stats_1h e
+	WHERE e.bucket >= (SELECT h2_lo FROM k)
+	  AND e.bucket < (SELECT h2_hi FROM k)
+$$;
+
+CREATE FUNCTION stack_stats_sum(from_s bigint, until_s bigint)
+RETURNS SETOF stack_stats_1h LANGUAGE sql STABLE AS $$
+	WITH k AS MATERIALIZED (SELECT * FROM fleetprof_sum_plan(from_s, until_s))
+	SELECT to_timestamp(from_s), s.series_id, s.stack_id, s.ncalls,
+	       s.self_ns, s.total_ns
+	FROM stack_stats_1d s
+	WHERE s.bucket >= (SELECT d_lo FROM k) AND s.bucket < (SELECT d_hi FROM k)
+	UNION ALL
+	SELECT to_timestamp(from_s), s.series_id, s.stack_id, -s.ncalls,
+	       -s.self_ns, -s.total_ns
+	FROM stack_stats_running s WHERE s.bucket = (SELECT neg_p FROM k)
+	UNION ALL
+	SELECT to_timestamp(from_s), s.series_id, s.stack_id, -s.ncalls,
+	       -s.self_ns, -s.total_ns
+	FROM stack_stats_1h s
+	WHERE s.bucket >= (SELECT neg_lo FROM k)
+	  AND s.bucket < (SELECT neg_hi FROM k)
+	UNION ALL
+	SELECT to_timestamp(from_s), s.series_id, s.stack_id, s.ncalls,
+	       s.self_ns, s.total_ns
+	FROM stack_stats_running s WHERE s.bucket = (SELECT pos_p FROM k)
+	UNION ALL
+	SELECT to_timestamp(from_s), s.series_id, s.stack_id, s.ncalls,
+	       s.self_ns, s.total_ns
+	FROM stack_stats_1h s
+	WHERE s.bucket >= (SELECT h1_lo FROM k)
+	  AND s.bucket < (SELECT h1_hi FROM k)
+	UNION ALL
+	SELECT to_timestamp(from_s), s.series_id, s.stack_id, s.ncalls,
+	       s.self_ns, s.total_ns
+	FROM stack_stats_1h s
+	WHERE s.bucket >= (SELECT h2_lo FROM k)
+	  AND s.bucket < (SELECT h2_hi FROM k)
+$$;
+
+GRANT SELECT ON fn_stats_running, edge_stats_running, stack_stats_running,
+	running_points TO fleetprof_reader;
+GRANT EXECUTE ON FUNCTION fleetprof_sum_plan(bigint, bigint),
+	fn_stats_sum(bigint, bigint), edge_stats_sum(bigint, bigint),
+	stack_stats_sum(bigint, bigint) TO fleetprof_reader;
+REVOKE ALL ON FUNCTION fleetprof_rollup_running(timestamptz) FROM PUBLIC;
+
+-- The days rolled before this migration: their points. ----------------------
+
+DO $$
+DECLARE
+	d timestamptz;
+BEGIN
+	FOR d IN
+		SELECT DISTINCT date_bin('1 day', bucket,
+		                         timestamptz '2000-01-01 00:00+00')
+		FROM fn_stats_rollup ORDER BY 1
+	LOOP
+		PERFORM fleetprof_rollup_running(d);
+	END LOOP;
+END $$;
