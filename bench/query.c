@@ -245,14 +245,23 @@ static int expand(PGconn *c, long raw_hours, long days)
 		   "FROM (SELECT date_bin('1 hour', now(), o) AS h, o FROM "
 		   "(SELECT timestamptz '2000-01-01 00:00+00' AS o) x) y") != 0)
 		return -1;
-	/* The running sums of every day, as the roller leaves them (schema
-	 * 010: a point after each whole hour before the current one). */
+	/* The running sums, as the roller leaves them (schema 010): within
+	 * each day a point after each whole hour before the current one,
+	 * within each week (from Monday) one after each ended day. */
 	snprintf(q, sizeof(q),
 		 "SELECT sum(fleetprof_rollup_running(d)) FROM "
 		 "generate_series(date_bin('1 day', now() - interval '%ld "
 		 "days', timestamptz '2000-01-01 00:00+00'), now(), interval "
 		 "'1 day') d",
 		 days);
+	if (sql(c, q) != 0)
+		return -1;
+	snprintf(q, sizeof(q),
+		 "SELECT sum(fleetprof_rollup_running_days(w)) FROM "
+		 "generate_series(date_bin('7 days', now() - interval '%ld "
+		 "days', timestamptz '2000-01-03 00:00+00'), now(), interval "
+		 "'7 days') w",
+		 days + 1);
 	if (sql(c, q) != 0)
 		return -1;
 	return sql(c, "VACUUM ANALYZE");

@@ -1,43 +1,54 @@
--- fleetprof schema v10: running sums within each day, so that a window of
--- hours or days reads a handful of slices instead of one per hour.
+-- fleetprof schema v10: running sums within days and weeks, so that a
+-- window of hours or days reads a handful of slices instead of one per
+-- hour (or day).
 --
 -- Why: a window of 6 h or more reads the 1 h tier, one row per series and
 -- function and hour (and 006's span, for 3 days and more, whole days plus
 -- the hours at both ends). On bench/query's fleet (20 hosts x 500
 -- functions) a 24 h `top` read 240,000 rows and a 7 d one 310,000; `diff`
--- reads two windows. PostgreSQL's executor spends 0.5-0.8 us a row.
+-- reads two windows. PostgreSQL's executor spends 0.5-1 us a row.
 --
 -- How: C(t), for an hour boundary t inside UTC day d, is the sum of the
--- day's 1 h rows in [d, t). Then, for a window [a, b) on hour boundaries,
--- with da, db the days a and b lie in:
+-- day's 1 h rows in [d, t); W(t), for a day boundary t in (w, w + 7 d],
+-- w a Monday, the sum of the week's 1 d rows in [w, t) (W(w + 7 d) is the
+-- week's total). Then for a window [a, b) on hour boundaries, with da, db
+-- the days a and b lie in:
 --     sum [a, b) = D[da, db) + C(b) - C(a)
--- where D is the 1 d tier (C of a day's start is empty). C(t) itself is
--- taken as C(p) + the 1 h rows of [p, t), p the latest point stored at or
--- before t (the current hour is never whole, so C(b) of "until now" is
--- C(start of this hour) + this hour). A 24 h window so reads 3 or 4
--- slices, a 7 d one 9 or 10, at most about as many rows each as a day of
--- the 1 h tier; where reading the hours at the window's start directly is
--- fewer slices, they are read instead. The sums are integers: the
--- subtraction is exact, and a key whose slices cancel sums to zero, which
--- the readers drop (a key with no calls and no time is not in a window).
+-- and D[da, db), per week it touches, is W(y) - W(x) for the part [x, y)
+-- inside the week (W of a week's start and C of a day's start are empty).
+-- C(t) is taken as C(p) + the 1 h rows of [p, t), p the latest point
+-- stored at or before t (the current hour is never whole, so C(b) of
+-- "until now" is C(start of this hour) + this hour). A 24 h window so
+-- reads 3 or 4 slices, a 7 d one 4 or 5, each at most about a week of
+-- keys; where reading the hours (or days) directly is fewer slices, they
+-- are read instead. The sums are integers: the subtraction is exact, and a
+-- key whose slices cancel sums to zero, which the readers drop (in these
+-- tiers, a key with no calls and no time in a window is not listed).
 --
 -- Why it stays exact, on 006's bookkeeping:
--- * fn_stats_running (edge_, stack_) store C(t) for t in running_points.
---   A point is stored only when no hour of [d, t) is a gap (rollup_gaps),
---   from the stored 1 h rows, which are then exactly raw's.
+-- * fn_stats_running (edge_, stack_) store C(t) and W(t) for t in
+--   running_points (C at hour boundaries inside days, W at day
+--   boundaries: they never share a bucket). A point is stored only when
+--   no hour of [d, t) is a gap (rollup_gaps), or for W no day of [w, t)
+--   is unclean (marked in rollup_dirty_1d, or with a gap), from the stored
+--   1 h (1 d) rows, which are then exactly raw's.
 -- * Every roller transaction that changes an hour's stored rows deletes
 --   the day's points after that hour and stores them again, forward from
 --   the latest one before it, up to the day's first gap (fleetprof_rollup
---   calls fleetprof_rollup_running when an hour's gap changed). So a
---   stored point is always the sum of the stored 1 h rows before it.
+--   calls fleetprof_rollup_running when an hour's gap changed); one that
+--   rolls a day does the same for the week's day points after it
+--   (fleetprof_rollup_running_days). So a stored point is always the sum
+--   of the stored rows before it, and between the latest point and the
+--   first gap (unclean day) there are no rows.
 -- * Readers (fn_stats_sum etc., via fleetprof_sum_plan) use a point only
---   if no hour of [d, t) is a gap in their snapshot: a late batch that
---   makes an hour stale makes the day's later points unusable at once
---   (the 1 h views read that hour from raw) until the roller has redone
---   the hour and the points after it.
--- * D comes from the 1 d views, which handle dirty days themselves.
--- * Retention: with the 1 h tier. The points of existing rolled days are
---   computed here.
+--   if no hour (day) before it is a gap (unclean) in their snapshot: a
+--   late batch that makes an hour stale makes the day's later points and
+--   the week's later day points unusable at once (the 1 h and 1 d views
+--   read that hour from raw) until the roller has redone the hour, the
+--   day and the points after them.
+-- * Retention: with the 1 h tier; a week's total, kept in the next week's
+--   partition, goes with the week's days. The points of existing rolled
+--   days and weeks are computed here.
 
 SET LOCAL timezone = 'UTC';
 
@@ -51,11 +62,13 @@ CREATE TABLE edge_stats_running (LIKE edge_stats_rollup INCLUDING ALL)
 CREATE TABLE stack_stats_running (LIKE stack_stats_rollup INCLUDING ALL)
 	PARTITION BY RANGE (bucket);
 COMMENT ON TABLE fn_stats_running IS
-	'C(t) for t in running_points (schema 010): per series and function, '
-	'the 1 h rows of t''s UTC day before t, summed. Its bucket is t.';
+	'Running sums at the times in running_points (schema 010), per series '
+	'and function; bucket is the time t. Inside a UTC day: its 1 h rows '
+	'before t. On a day boundary: the 1 d rows of t''s week (from Monday; '
+	'for a Monday, the week before) before t.';
 
 CREATE TABLE running_points (
-	at timestamptz PRIMARY KEY  -- an hour boundary, not a day's start
+	at timestamptz PRIMARY KEY  -- where running sums are stored
 );
 
 -- The roller -----------------------------------------------------------------
@@ -155,9 +168,115 @@ BEGIN
 	RETURN made;
 END $$;
 
+-- Day d's 1 d rows changed (fleetprof_rollup_day): the day points of d's
+-- week after d are stored again, W(t) for day boundaries t in (week, week
+-- + 7 d] (the last one is the week's total, in the next week's partition),
+-- while no day before t is unclean: dirty (rollup_dirty_1d) or with a gap.
+-- Weeks start on Mondays. d at a week's start redoes the whole week.
+CREATE FUNCTION fleetprof_rollup_running_days(d timestamptz)
+RETURNS integer LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = public SET timezone = 'UTC' SET jit = off AS $$
+DECLARE
+	o constant timestamptz := timestamptz '2000-01-03 00:00+00'; -- Monday
+	ws timestamptz := date_bin('7 days', d, o);
+	we timestamptz := ws + interval '7 days';
+	day0 timestamptz := date_bin('1 day', d, o);
+	pts timestamptz[];
+	stop timestamptz;
+	p timestamptz;
+	t timestamptz;
+	made integer := 0;
+BEGIN
+	-- Day boundaries only: the points inside days are the hours'.
+	pts := ARRAY(SELECT generate_series(day0 + interval '1 day', we,
+	                                    interval '1 day'));
+	DELETE FROM running_points WHERE at = ANY (pts);
+	DELETE FROM fn_stats_running WHERE bucket = ANY (pts);
+	DELETE FROM edge_stats_running WHERE bucket = ANY (pts);
+	DELETE FROM stack_stats_running WHERE bucket = ANY (pts);
+	SELECT least(coalesce(min(z), we), we) INTO stop FROM (
+		SELECT day AS z FROM rollup_dirty_1d WHERE day >= ws AND day < we
+		UNION ALL
+		SELECT date_bin('1 day', hour, o) FROM rollup_gaps
+		WHERE hour >= ws AND hour < we) u;
+	SELECT max(at) INTO p FROM running_points
+	WHERE at > ws AND at <= day0 AND at = date_bin('1 day', at, o);
+	t := day0 + interval '1 day';
+	IF t > stop THEN
+		RETURN 0;
+	END IF;
+	PERFORM fleetprof_ensure_partition('fn_stats_running', 7, ws::date);
+	PERFORM fleetprof_ensure_partition('edge_stats_running', 7, ws::date);
+	PERFORM fleetprof_ensure_partition('stack_stats_running', 7, ws::date);
+	PERFORM fleetprof_ensure_partition('fn_stats_running', 7, we::date);
+	PERFORM fleetprof_ensure_partition('edge_stats_running', 7, we::date);
+	PERFORM fleetprof_ensure_partition('stack_stats_running', 7, we::date);
+	WHILE t <= stop LOOP
+		IF EXISTS (SELECT 1 FROM fn_stats_rollup_1d
+		           WHERE bucket = t - interval '1 day')
+		   OR EXISTS (SELECT 1 FROM edge_stats_rollup_1d
+		              WHERE bucket = t - interval '1 day')
+		   OR EXISTS (SELECT 1 FROM stack_stats_rollup_1d
+		              WHERE bucket = t - interval '1 day') THEN
+			INSERT INTO fn_stats_running
+				SELECT t, series_id, fn_id, sum(ncalls),
+				       sum(pcalls), sum(tottime_ns),
+				       sum(cumtime_ns)
+				FROM (SELECT series_id, fn_id, ncalls, pcalls,
+				             tottime_ns, cumtime_ns
+				      FROM fn_stats_running WHERE bucket = p
+				      UNION ALL
+				      SELECT series_id, fn_id, ncalls, pcalls,
+				             tottime_ns, cumtime_ns
+				      FROM fn_stats_rollup_1d
+				      WHERE bucket >= coalesce(p, ws)
+				        AND bucket < t) x
+				GROUP BY series_id, fn_id
+				ORDER BY series_id, fn_id;
+			INSERT INTO edge_stats_running
+				SELECT t, series_id, caller_id, callee_id,
+				       sum(ncalls), sum(pcalls),
+				       sum(tottime_ns), sum(cumtime_ns)
+				FROM (SELECT series_id, caller_id, callee_id,
+				             ncalls, pcalls, tottime_ns,
+				             cumtime_ns
+				      FROM edge_stats_running WHERE bucket = p
+				      UNION ALL
+				      SELECT series_id, caller_id, callee_id,
+				             ncalls, pcalls, tottime_ns,
+				             cumtime_ns
+				      FROM edge_stats_rollup_1d
+				      WHERE bucket >= coalesce(p, ws)
+				        AND bucket < t) x
+				GROUP BY series_id, caller_id, callee_id
+				ORDER BY series_id, caller_id, callee_id;
+			INSERT INTO stack_stats_running
+				SELECT t, series_id, stack_id, sum(ncalls),
+				       sum(self_ns), sum(total_ns)
+				FROM (SELECT series_id, stack_id, ncalls,
+				             self_ns, total_ns
+				      FROM stack_stats_running WHERE bucket = p
+				      UNION ALL
+				      SELECT series_id, stack_id, ncalls,
+				             self_ns, total_ns
+				      FROM stack_stats_rollup_1d
+				      WHERE bucket >= coalesce(p, ws)
+				        AND bucket < t) x
+				GROUP BY series_id, stack_id
+				ORDER BY series_id, stack_id;
+			INSERT INTO running_points VALUES (t);
+			p := t;
+			made := made + 1;
+		END IF;
+		t := t + interval '1 day';
+	END LOOP;
+	RETURN made;
+END $$;
+
 -- 006's, calling fleetprof_rollup_running for each hour whose gap the
 -- hour's roll changed (not for one it left as it was: a delta slot held
--- it back, or it was covered already).
+-- it back, or it was covered already), and fleetprof_rollup_running_days
+-- for each day it rolls.
 CREATE OR REPLACE FUNCTION fleetprof_rollup(upto timestamptz, max_hours integer)
 RETURNS integer LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = public SET timezone = 'UTC' SET jit = off AS $$
@@ -199,6 +318,7 @@ BEGIN
 		ORDER BY 1 LIMIT max_hours
 	LOOP
 		PERFORM fleetprof_rollup_day(g.hour);
+		PERFORM fleetprof_rollup_running_days(g.hour);
 	END LOOP;
 	RETURN done;
 END $$;
@@ -241,7 +361,16 @@ BEGIN
 	       + fleetprof_drop_partitions('fn_stats_running', cut)
 	       + fleetprof_drop_partitions('edge_stats_running', cut)
 	       + fleetprof_drop_partitions('stack_stats_running', cut);
-	-- Points whose rows went with their partition.
+	-- Week totals of weeks whose days are gone (they are kept in the
+	-- next week's partition), and points whose rows went with their
+	-- partition.
+	DELETE FROM running_points r
+	WHERE r.at <= (SELECT min((regexp_match(pg_get_expr(k.relpartbound,
+	                                                    k.oid),
+	                                        'FROM \(''([^'']+)''\)'))[1]
+	                          ::timestamptz)
+	               FROM pg_inherits i JOIN pg_class k ON k.oid = i.inhrelid
+	               WHERE i.inhparent = 'fn_stats_rollup_1d'::regclass);
 	DELETE FROM running_points r
 	WHERE NOT EXISTS (
 		SELECT 1 FROM pg_inherits i JOIN pg_class k ON k.oid = i.inhrelid
@@ -259,17 +388,18 @@ END $$;
 -- Readers --------------------------------------------------------------------
 
 -- Which slices make [from_s, until_s) (epoch seconds, rounded out to whole
--- hours): the 1 d tier for days [d_lo, d_hi), C(neg_p) and the 1 h tier of
--- [neg_lo, neg_hi) subtracted, C(pos_p) and the 1 h tier of [h1_lo, h1_hi)
--- and [h2_lo, h2_hi) added. NULL bounds: no slice. The fewest slices that
--- are exact in this snapshot.
+-- hours): the 1 d tier for the days in `days`, the running sums at
+-- pos_pts added and at neg_pts subtracted, the 1 h tier of [neg_lo,
+-- neg_hi) subtracted and of [h1_lo, h1_hi) and [h2_lo, h2_hi) added (NULL
+-- bounds: no slice). The fewest slices that are exact in this snapshot.
 CREATE FUNCTION fleetprof_sum_plan(from_s bigint, until_s bigint)
-RETURNS TABLE (d_lo timestamptz, d_hi timestamptz, neg_p timestamptz,
-               neg_lo timestamptz, neg_hi timestamptz, pos_p timestamptz,
-               h1_lo timestamptz, h1_hi timestamptz, h2_lo timestamptz,
-               h2_hi timestamptz)
+RETURNS TABLE (days timestamptz[], pos_pts timestamptz[],
+               neg_pts timestamptz[], neg_lo timestamptz,
+               neg_hi timestamptz, h1_lo timestamptz, h1_hi timestamptz,
+               h2_lo timestamptz, h2_hi timestamptz)
 LANGUAGE plpgsql STABLE SET search_path = public AS $$
 DECLARE
+	o constant timestamptz := timestamptz '2000-01-03 00:00+00'; -- Monday
 	a timestamptz := to_timestamp(from_s - (from_s % 3600 + 3600) % 3600);
 	b timestamptz := to_timestamp(until_s
 	                              + (3600 - until_s % 3600) % 3600);
@@ -279,14 +409,25 @@ DECLARE
 	pb timestamptz;
 	gap_a timestamptz;
 	gap_b timestamptz;
+	lo timestamptz;
+	hi timestamptz;
+	w timestamptz;
+	x timestamptz;
+	y timestamptz;
+	bad timestamptz;
+	px timestamptz;
+	py timestamptz;
 	prefix_cost double precision;
 	direct_cost double precision;
 BEGIN
+	days := '{}';
+	pos_pts := '{}';
+	neg_pts := '{}';
 	IF b <= a THEN
 		RETURN; -- no row: no slice
 	END IF;
-	da := date_bin('1 day', a, timestamptz '2000-01-01 00:00+00');
-	db := date_bin('1 day', b, timestamptz '2000-01-01 00:00+00');
+	da := date_bin('1 day', a, o);
+	db := date_bin('1 day', b, o);
 	-- The latest usable point at or before a (and b) in its day: stored,
 	-- and no gap in [day, point).
 	SELECT coalesce(min(hour), 'infinity') INTO gap_a FROM rollup_gaps
@@ -299,40 +440,80 @@ BEGIN
 	WHERE at > db AND at <= b AND at <= gap_b;
 	-- Slices (each about as big): sum [a, b) = D[da, db) + S(db, b) -
 	-- S(da, a), S(d, t) = C(p) + hours [p, t); or the hours of a's day
-	-- from a directly.
-	prefix_cost := extract(epoch FROM db - da) / 86400
+	-- from a directly. Before the day's first gap, the hours [p, t) are
+	-- empty (the roller stores a point after every hour with rows): no
+	-- slice, though they are still read. D[da, db) counts as one slice
+	-- per week here.
+	prefix_cost := ceil(extract(epoch FROM db - da) / (7 * 86400.0))
 		+ CASE WHEN pa IS NULL THEN 0 ELSE 1 END
-		+ extract(epoch FROM a - coalesce(pa, da)) / 3600;
+		+ CASE WHEN a <= gap_a THEN 0
+		       ELSE extract(epoch FROM a - coalesce(pa, da)) / 3600 END;
 	direct_cost := extract(epoch FROM least(b, da + interval '1 day') - a)
-		/ 3600 + greatest(extract(epoch FROM db - da) / 86400 - 1, 0);
+		/ 3600 + ceil(greatest(extract(epoch FROM db - da) / 86400 - 1, 0)
+		              / 7.0);
 	IF b > db THEN
-		pos_p := pb;
+		IF pb IS NOT NULL THEN
+			pos_pts := pos_pts || pb;
+		END IF;
 		h1_lo := coalesce(pb, db);
 		h1_hi := b;
 	END IF;
 	IF prefix_cost <= direct_cost THEN
-		IF db > da THEN
-			d_lo := da;
-			d_hi := db;
-		END IF;
+		lo := da;
+		hi := db;
 		IF a > da THEN
-			neg_p := pa;
+			IF pa IS NOT NULL THEN
+				neg_pts := neg_pts || pa;
+			END IF;
 			neg_lo := coalesce(pa, da);
 			neg_hi := a;
 		END IF;
 	ELSE
 		h2_lo := a;
 		h2_hi := least(b, da + interval '1 day');
-		IF db > da THEN
-			d_lo := da + interval '1 day';
-			d_hi := db;
-		ELSE
+		lo := da + interval '1 day';
+		hi := db;
+		IF db = da THEN
 			-- [a, b) within a's day: the hours, nothing else.
-			pos_p := NULL;
+			pos_pts := '{}';
 			h1_lo := NULL;
 			h1_hi := NULL;
 		END IF;
 	END IF;
+	-- The days [lo, hi), week by week: a week's part [x, y) is W(y) -
+	-- W(x), W(t) the running sum of the week's days before t (none at
+	-- the week's start), where no day of [week, y) is unclean (dirty, or
+	-- with a gap; the 1 d views read those from the hours). W(t) is the
+	-- latest day point at or before t: the days between hold no rows.
+	w := date_bin('7 days', lo, o);
+	WHILE w < hi LOOP
+		x := greatest(lo, w);
+		y := least(hi, w + interval '7 days');
+		SELECT coalesce(min(z), 'infinity') INTO bad FROM (
+			SELECT day AS z FROM rollup_dirty_1d
+			WHERE day >= w AND day < w + interval '7 days'
+			UNION ALL
+			SELECT date_bin('1 day', hour, o) FROM rollup_gaps
+			WHERE hour >= w AND hour < w + interval '7 days') u;
+		SELECT max(at) INTO px FROM running_points
+		WHERE at > w AND at <= x AND at = date_bin('1 day', at, o);
+		SELECT max(at) INTO py FROM running_points
+		WHERE at > w AND at <= y AND at = date_bin('1 day', at, o);
+		IF y <= bad AND (CASE WHEN px IS NULL THEN 0 ELSE 1 END
+		                 + CASE WHEN py IS NULL THEN 0 ELSE 1 END)
+		                < extract(epoch FROM y - x) / 86400 THEN
+			IF py IS NOT NULL THEN
+				pos_pts := pos_pts || py;
+			END IF;
+			IF px IS NOT NULL THEN
+				neg_pts := neg_pts || px;
+			END IF;
+		ELSE
+			days := days || ARRAY(SELECT generate_series(x,
+				y - interval '1 day', interval '1 day'));
+		END IF;
+		w := w + interval '7 days';
+	END LOOP;
 	RETURN NEXT;
 END $$;
 
@@ -343,22 +524,21 @@ RETURNS SETOF fn_stats_1h LANGUAGE sql STABLE AS $$
 	WITH k AS MATERIALIZED (SELECT * FROM fleetprof_sum_plan(from_s, until_s))
 	SELECT to_timestamp(from_s), f.series_id, f.fn_id, f.ncalls, f.pcalls,
 	       f.tottime_ns, f.cumtime_ns
-	FROM fn_stats_1d f
-	WHERE f.bucket >= (SELECT d_lo FROM k) AND f.bucket < (SELECT d_hi FROM k)
+	FROM fn_stats_1d f WHERE f.bucket = ANY ((SELECT days FROM k)::timestamptz[])
+	UNION ALL
+	SELECT to_timestamp(from_s), f.series_id, f.fn_id, f.ncalls, f.pcalls,
+	       f.tottime_ns, f.cumtime_ns
+	FROM fn_stats_running f WHERE f.bucket = ANY ((SELECT pos_pts FROM k)::timestamptz[])
 	UNION ALL
 	SELECT to_timestamp(from_s), f.series_id, f.fn_id, -f.ncalls, -f.pcalls,
 	       -f.tottime_ns, -f.cumtime_ns
-	FROM fn_stats_running f WHERE f.bucket = (SELECT neg_p FROM k)
+	FROM fn_stats_running f WHERE f.bucket = ANY ((SELECT neg_pts FROM k)::timestamptz[])
 	UNION ALL
 	SELECT to_timestamp(from_s), f.series_id, f.fn_id, -f.ncalls, -f.pcalls,
 	       -f.tottime_ns, -f.cumtime_ns
 	FROM fn_stats_1h f
 	WHERE f.bucket >= (SELECT neg_lo FROM k)
 	  AND f.bucket < (SELECT neg_hi FROM k)
-	UNION ALL
-	SELECT to_timestamp(from_s), f.series_id, f.fn_id, f.ncalls, f.pcalls,
-	       f.tottime_ns, f.cumtime_ns
-	FROM fn_stats_running f WHERE f.bucket = (SELECT pos_p FROM k)
 	UNION ALL
 	SELECT to_timestamp(from_s), f.series_id, f.fn_id, f.ncalls, f.pcalls,
 	       f.tottime_ns, f.cumtime_ns
@@ -378,22 +558,21 @@ RETURNS SETOF edge_stats_1h LANGUAGE sql STABLE AS $$
 	WITH k AS MATERIALIZED (SELECT * FROM fleetprof_sum_plan(from_s, until_s))
 	SELECT to_timestamp(from_s), e.series_id, e.caller_id, e.callee_id,
 	       e.ncalls, e.pcalls, e.tottime_ns, e.cumtime_ns
-	FROM edge_stats_1d e
-	WHERE e.bucket >= (SELECT d_lo FROM k) AND e.bucket < (SELECT d_hi FROM k)
+	FROM edge_stats_1d e WHERE e.bucket = ANY ((SELECT days FROM k)::timestamptz[])
+	UNION ALL
+	SELECT to_timestamp(from_s), e.series_id, e.caller_id, e.callee_id,
+	       e.ncalls, e.pcalls, e.tottime_ns, e.cumtime_ns
+	FROM edge_stats_running e WHERE e.bucket = ANY ((SELECT pos_pts FROM k)::timestamptz[])
 	UNION ALL
 	SELECT to_timestamp(from_s), e.series_id, e.caller_id, e.callee_id,
 	       -e.ncalls, -e.pcalls, -e.tottime_ns, -e.cumtime_ns
-	FROM edge_stats_running e WHERE e.bucket = (SELECT neg_p FROM k)
+	FROM edge_stats_running e WHERE e.bucket = ANY ((SELECT neg_pts FROM k)::timestamptz[])
 	UNION ALL
 	SELECT to_timestamp(from_s), e.series_id, e.caller_id, e.callee_id,
 	       -e.ncalls, -e.pcalls, -e.tottime_ns, -e.cumtime_ns
 	FROM edge_stats_1h e
 	WHERE e.bucket >= (SELECT neg_lo FROM k)
 	  AND e.bucket < (SELECT neg_hi FROM k)
-	UNION ALL
-	SELECT to_timestamp(from_s), e.series_id, e.caller_id, e.callee_id,
-	       e.ncalls, e.pcalls, e.tottime_ns, e.cumtime_ns
-	FROM edge_stats_running e WHERE e.bucket = (SELECT pos_p FROM k)
 	UNION ALL
 	SELECT to_timestamp(from_s), e.series_id, e.caller_id, e.callee_id,
 	       e.ncalls, e.pcalls, e.tottime_ns, e.cumtime_ns
@@ -413,22 +592,21 @@ RETURNS SETOF stack_stats_1h LANGUAGE sql STABLE AS $$
 	WITH k AS MATERIALIZED (SELECT * FROM fleetprof_sum_plan(from_s, until_s))
 	SELECT to_timestamp(from_s), s.series_id, s.stack_id, s.ncalls,
 	       s.self_ns, s.total_ns
-	FROM stack_stats_1d s
-	WHERE s.bucket >= (SELECT d_lo FROM k) AND s.bucket < (SELECT d_hi FROM k)
+	FROM stack_stats_1d s WHERE s.bucket = ANY ((SELECT days FROM k)::timestamptz[])
+	UNION ALL
+	SELECT to_timestamp(from_s), s.series_id, s.stack_id, s.ncalls,
+	       s.self_ns, s.total_ns
+	FROM stack_stats_running s WHERE s.bucket = ANY ((SELECT pos_pts FROM k)::timestamptz[])
 	UNION ALL
 	SELECT to_timestamp(from_s), s.series_id, s.stack_id, -s.ncalls,
 	       -s.self_ns, -s.total_ns
-	FROM stack_stats_running s WHERE s.bucket = (SELECT neg_p FROM k)
+	FROM stack_stats_running s WHERE s.bucket = ANY ((SELECT neg_pts FROM k)::timestamptz[])
 	UNION ALL
 	SELECT to_timestamp(from_s), s.series_id, s.stack_id, -s.ncalls,
 	       -s.self_ns, -s.total_ns
 	FROM stack_stats_1h s
 	WHERE s.bucket >= (SELECT neg_lo FROM k)
 	  AND s.bucket < (SELECT neg_hi FROM k)
-	UNION ALL
-	SELECT to_timestamp(from_s), s.series_id, s.stack_id, s.ncalls,
-	       s.self_ns, s.total_ns
-	FROM stack_stats_running s WHERE s.bucket = (SELECT pos_p FROM k)
 	UNION ALL
 	SELECT to_timestamp(from_s), s.series_id, s.stack_id, s.ncalls,
 	       s.self_ns, s.total_ns
@@ -448,7 +626,8 @@ GRANT SELECT ON fn_stats_running, edge_stats_running, stack_stats_running,
 GRANT EXECUTE ON FUNCTION fleetprof_sum_plan(bigint, bigint),
 	fn_stats_sum(bigint, bigint), edge_stats_sum(bigint, bigint),
 	stack_stats_sum(bigint, bigint) TO fleetprof_reader;
-REVOKE ALL ON FUNCTION fleetprof_rollup_running(timestamptz) FROM PUBLIC;
+REVOKE ALL ON FUNCTION fleetprof_rollup_running(timestamptz),
+	fleetprof_rollup_running_days(timestamptz) FROM PUBLIC;
 
 -- The days rolled before this migration: their points. ----------------------
 
@@ -462,5 +641,12 @@ BEGIN
 		FROM fn_stats_rollup ORDER BY 1
 	LOOP
 		PERFORM fleetprof_rollup_running(d);
+	END LOOP;
+	FOR d IN
+		SELECT DISTINCT date_bin('7 days', bucket,
+		                         timestamptz '2000-01-03 00:00+00')
+		FROM fn_stats_rollup_1d ORDER BY 1
+	LOOP
+		PERFORM fleetprof_rollup_running_days(d);
 	END LOOP;
 END $$;

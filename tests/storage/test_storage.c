@@ -493,8 +493,8 @@ static void test_rollup_equals_raw(void **state)
 
 /*
  * Windows whose fn_stats_sum (edge_, stack_; schema 010) summed per key
- * differ from raw's sums, over windows [a, a + len h) for every hour a in
- * [from, until] and each len: 0 when the running sums are exact.
+ * differ from raw's sums, over windows [a, a + len h) for every fifth hour
+ * a in [from, until] and each len (1 h to 6 d): 0 when they are exact.
  */
 static long long sum_mismatches(const char *table, const char *key,
 				const char *vals, long long from,
@@ -521,8 +521,9 @@ static long long sum_mismatches(const char *table, const char *key,
 		 "DISTINCT FROM r.b OR s.c IS DISTINCT FROM r.c");
 	snprintf(sql, sizeof(sql),
 		 "SELECT count(*) FROM generate_series(%4$lld::bigint, "
-		 "%5$lld::bigint, 3600) a, unnest(ARRAY[1, 3, 11, 24, 25, 47, "
-		 "50]) len, LATERAL (SELECT count(*) AS bad FROM (SELECT %2$s, "
+		 "%5$lld::bigint, 5 * 3600) a, unnest(ARRAY[1, 3, 11, 24, 25, "
+		 "47, 50, 73, 100, 145]) len, LATERAL (SELECT count(*) AS bad "
+		 "FROM (SELECT %2$s, "
 		 "%3$s FROM %1$s_sum(a, a + len * 3600) GROUP BY %2$s %6$s) s "
 		 "FULL JOIN (SELECT %2$s, %3$s FROM %1$s WHERE bucket >= "
 		 "to_timestamp(a) AND bucket < to_timestamp(a + len * 3600) "
@@ -546,33 +547,67 @@ static void expect_sums_exact(long long from, long long until)
 			 0);
 }
 
-/* The point fleetprof_sum_plan takes for a window's end (NULL: none). */
-static long long plan_pos_point(long long from, long long until)
+/* Whether fleetprof_sum_plan's column col (days, pos_pts, neg_pts) for
+ * the window [from, until) holds time t. */
+static int plan_has(long long from, long long until, const char *col,
+		    long long t)
+{
+	char sql[256];
+	char *v;
+	int yes;
+	snprintf(sql, sizeof(sql),
+		 "SELECT to_timestamp(%lld) = ANY (%s) FROM "
+		 "fleetprof_sum_plan(%lld, %lld)",
+		 t, col, from, until);
+	v = fp_test_sql(url, sql);
+	assert_non_null(v);
+	yes = strcmp(v, "t") == 0;
+	free(v);
+	return yes;
+}
+
+/* ncalls of the running sums stored at t. */
+static long long running_calls(long long t)
 {
 	char sql[256];
 	snprintf(sql, sizeof(sql),
-		 "SELECT coalesce(extract(epoch FROM pos_p)::bigint, -1) FROM "
-		 "fleetprof_sum_plan(%lld, %lld)",
-		 from, until);
+		 "SELECT coalesce(sum(ncalls), 0) FROM fn_stats_running WHERE "
+		 "bucket = to_timestamp(%lld)",
+		 t);
+	return sql_ll(sql);
+}
+
+/* ncalls in raw from the start of day's week (Mondays) to the day's end. */
+static long long week_calls(long long day)
+{
+	char sql[320];
+	snprintf(sql, sizeof(sql),
+		 "SELECT coalesce(sum(ncalls), 0) FROM fn_stats WHERE bucket "
+		 ">= date_bin('7 days', to_timestamp(%lld), timestamptz "
+		 "'2000-01-03 00:00+00') AND bucket < to_timestamp(%lld)",
+		 day, day + 86400);
 	return sql_ll(sql);
 }
 
 /*
- * Running sums within days (schema 010): with batches in 8 hours over
- * three days, every window of 1 to 50 hours read through fn_stats_sum
- * (day tier plus and minus running sums, plus hours) equals raw, per key,
- * for all three fact tables: once rolled, while a late batch makes an hour
- * stale (the day's later points must not be used), and once the roller
- * has redone that hour and the points after it.
+ * Running sums (schema 010): with batches in 11 hours over six days,
+ * every window of 1 hour to 6 days read through fn_stats_sum (the 1 d
+ * tier, running sums within days and weeks, hours) equals raw, per key,
+ * for all three fact tables: before the roller ran, once rolled, while a
+ * late batch makes an hour stale (its day's later points and its week's
+ * later day points must not be used), and once the roller has redone the
+ * hour, the day and the points after them.
  */
 static void test_running_sums(void **state)
 {
-	static const int at[][2] = {{0, 1}, {0, 5}, {0, 13}, {0, 23},
-				    {1, 0}, {1, 7}, {1, 15}, {2, 2}};
+	static const int at[][2] = {{0, 1},  {0, 5}, {0, 13}, {0, 23},
+				    {1, 0},  {1, 7}, {1, 15}, {2, 2},
+				    {3, 10}, {4, 4}, {5, 20}};
 	struct storage_writer *w = writer();
 	long long now = (long long)(fp_wall_ns() / FP_NS_PER_SEC);
-	long long day0 = now - now % 86400 - 3 * 86400;
-	char sql[256];
+	long long day0 = now - now % 86400 - 6 * 86400;
+	long long lo = day0 - 3600, hi = day0 + 6 * 86400;
+	char hours_sql[256], days_sql[256];
 	int hours = -1;
 	(void)state;
 
@@ -581,49 +616,75 @@ static void test_running_sums(void **state)
 			  (day0 + at[i][0] * 86400 + at[i][1] * 3600 + 120) *
 				  FP_NS_PER_SEC);
 	assert_int_equal(storage_fold(w, NULL), 0);
+	/* Points inside the six days, and at their ends (day points). */
+	snprintf(hours_sql, sizeof(hours_sql),
+		 "SELECT count(*) FROM running_points WHERE at > "
+		 "to_timestamp(%lld) AND at < to_timestamp(%lld) AND "
+		 "extract(epoch FROM at)::bigint %% 86400 <> 0",
+		 day0, day0 + 6 * 86400);
+	snprintf(days_sql, sizeof(days_sql),
+		 "SELECT count(*) FROM running_points WHERE at > "
+		 "to_timestamp(%lld) AND at <= to_timestamp(%lld) AND "
+		 "extract(epoch FROM at)::bigint %% 86400 = 0",
+		 day0, day0 + 6 * 86400);
 	/* Not rolled yet: no points; the sums come from the hours. */
-	snprintf(sql, sizeof(sql),
-		 "SELECT count(*) FROM running_points WHERE at >= "
-		 "to_timestamp(%lld) AND at < to_timestamp(%lld)",
-		 day0, day0 + 3 * 86400);
-	assert_int_equal(sql_ll(sql), 0);
-	expect_sums_exact(day0 - 3600, day0 + 2 * 86400 + 3 * 3600);
+	assert_int_equal(sql_ll(hours_sql), 0);
+	assert_int_equal(sql_ll(days_sql), 0);
+	expect_sums_exact(lo, hi);
 
 	/* Rolled: a point after every hour with rows but a day's last (day
-	 * 0: 02:00, 06:00, 14:00; day 1: 01:00, 08:00, 16:00; day 2:
-	 * 03:00). */
+	 * 0: 02:00, 06:00, 14:00; day 1: 01:00, 08:00, 16:00; days 2-5:
+	 * 03:00, 11:00, 05:00, 21:00), and one after each of the six days. */
 	assert_int_equal(storage_rollup(storage_writer_conn(w), -2 * 86400,
 					1000, &hours),
 			 0);
-	assert_int_equal(sql_ll(sql), 7);
-	assert_int_equal(
-		plan_pos_point(day0 + 86400 + 3600, day0 + 86400 + 20 * 3600),
-		day0 + 86400 + 16 * 3600);
-	snprintf(sql, sizeof(sql),
-		 "SELECT sum(ncalls) FROM fn_stats_running WHERE bucket = "
-		 "to_timestamp(%lld)",
-		 day0 + 14 * 3600);
-	assert_int_equal(sql_ll(sql), 3 * 15); /* hours 1, 5, 13: 15 each */
-	expect_sums_exact(day0 - 3600, day0 + 2 * 86400 + 3 * 3600);
+	assert_int_equal(sql_ll(hours_sql), 10);
+	assert_int_equal(sql_ll(days_sql), 6);
+	assert_true(plan_has(day0 + 86400 + 3600, day0 + 86400 + 20 * 3600,
+			     "pos_pts", day0 + 86400 + 16 * 3600));
+	assert_int_equal(running_calls(day0 + 14 * 3600), 3 * 15);
+	/* The day point after day 0: the calls of its week (from Monday)
+	 * up to day 1, day 0's 4 batches of 15 among them. */
+	assert_int_equal(running_calls(day0 + 86400), week_calls(day0));
+	assert_true(week_calls(day0) >= 4 * 15);
+	/* Six days from day 0's 01:00 read fewer than three days one by one
+	 * (a week's part is W(y) - W(x)). */
+	{
+		char sql[256];
+		snprintf(sql, sizeof(sql),
+			 "SELECT cardinality(days) FROM fleetprof_sum_plan("
+			 "%lld, %lld)",
+			 day0 + 3600, day0 + 5 * 86400 + 22 * 3600);
+		assert_true(sql_ll(sql) <= 2);
+	}
+	expect_sums_exact(lo, hi);
 
 	/* A late batch in day 0's 05:00: the hour is stale, and the points
-	 * after it (06:00, 14:00) must not be used until it is redone. */
-	assert_int_equal(plan_pos_point(day0 + 3600, day0 + 20 * 3600),
-			 day0 + 14 * 3600);
+	 * after it (06:00, 14:00; the day points of its week after day 0)
+	 * must not be used until it is redone. */
+	assert_true(plan_has(day0 + 3600, day0 + 20 * 3600, "pos_pts",
+			     day0 + 14 * 3600));
 	merge_one(w, 0xb0, (day0 + 5 * 3600 + 600) * FP_NS_PER_SEC);
-	assert_int_equal(plan_pos_point(day0 + 3600, day0 + 20 * 3600),
-			 day0 + 2 * 3600);
-	expect_sums_exact(day0 - 3600, day0 + 2 * 86400 + 3 * 3600);
+	assert_true(plan_has(day0 + 3600, day0 + 20 * 3600, "pos_pts",
+			     day0 + 2 * 3600));
+	assert_false(plan_has(day0 + 3600, day0 + 20 * 3600, "pos_pts",
+			      day0 + 14 * 3600));
+	expect_sums_exact(lo, hi);
 
-	/* Redone: the points after 05:00 hold the late batch too. */
+	/* Redone: the points after 05:00 and after day 0 hold the late
+	 * batch too. */
 	assert_int_equal(storage_fold(w, NULL), 0);
 	assert_int_equal(storage_rollup(storage_writer_conn(w), -2 * 86400,
 					1000, &hours),
 			 0);
-	assert_int_equal(sql_ll(sql), 4 * 15);
-	assert_int_equal(plan_pos_point(day0 + 3600, day0 + 20 * 3600),
-			 day0 + 14 * 3600);
-	expect_sums_exact(day0 - 3600, day0 + 2 * 86400 + 3 * 3600);
+	assert_int_equal(running_calls(day0 + 14 * 3600), 4 * 15);
+	assert_int_equal(running_calls(day0 + 86400), week_calls(day0));
+	assert_true(week_calls(day0) >= 5 * 15);
+	assert_int_equal(sql_ll(hours_sql), 10);
+	assert_int_equal(sql_ll(days_sql), 6);
+	assert_true(plan_has(day0 + 3600, day0 + 20 * 3600, "pos_pts",
+			     day0 + 14 * 3600));
+	expect_sums_exact(lo, hi);
 
 	/* The queries over the running sums: day 0's [13:00, 20:00) holds
 	 * the 13:00 batch (C(14:00) - C(06:00) + hours); [14:00, 20:00)
