@@ -335,6 +335,7 @@ int cli_diff_run(const struct cli_args *a, FILE *out, FILE *err,
 	struct storage_filter bf;
 	struct storage_top_row *r1 = NULL, *r0 = NULL;
 	struct drow *d = NULL;
+	PGconn *c2;
 	size_t n1 = 0, n0 = 0, nd = 0, i = 0, j = 0, keep = 0;
 	double abs_ns = 0, pct = 0;
 	int64_t now = fp_wall_ns(), f0, u0;
@@ -365,10 +366,13 @@ int cli_diff_run(const struct cli_args *a, FILE *out, FILE *err,
 				      storage_tier_bucket_ns(s.f.tier));
 	base.from_ns = bf.from_ns;
 	base.until_ns = bf.until_ns;
-	if ((rc = storage_top(s.conn, &s.f, STORAGE_GROUP_FUNCTION,
-			      STORAGE_SORT_TOTTIME, 0, &r1, &n1)) != 0 ||
-	    (rc = storage_top(s.conn, &bf, STORAGE_GROUP_FUNCTION,
-			      STORAGE_SORT_TOTTIME, 0, &r0, &n0)) != 0) {
+	/* The base window on a second backend, in the same snapshot, while
+	 * this one reads the current window. */
+	c2 = cli_session_second(&s);
+	rc = storage_top_pair(s.conn, &s.f, c2, &bf, STORAGE_GROUP_FUNCTION,
+			      STORAGE_SORT_TOTTIME, &r1, &n1, &r0, &n0);
+	cli_session_second_close(c2);
+	if (rc != 0) {
 		cli_query_error(e, rc, a->verbose);
 		goto out_rows;
 	}

@@ -270,6 +270,29 @@ int cli_session_end(struct cli_session *s, struct cli_error *e)
 	return CLI_EXIT_OK;
 }
 
+PGconn *cli_session_second(const struct cli_session *s)
+{
+	PGconn *c = NULL;
+	int role = 0;
+
+	if (storage_connect(s->a->db, &c, NULL, 0) != 0)
+		return NULL;
+	if (storage_read_role(c, &role) != 0 ||
+	    storage_read_share(s->conn, c) != 0) {
+		PQfinish(c);
+		return NULL;
+	}
+	return c;
+}
+
+void cli_session_second_close(PGconn *c)
+{
+	if (c == NULL)
+		return;
+	(void)storage_read_end(c);
+	PQfinish(c);
+}
+
 void cli_session_close(struct cli_session *s)
 {
 	/* Process-wide: only a session that set it clears it, so sessions on

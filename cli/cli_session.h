@@ -44,6 +44,14 @@ int cli_session_open(struct cli_session *s, const struct cli_args *a,
 		     FILE *out, FILE *err, struct cli_error *e);
 /* Commits the snapshot; CLI_EXIT_OK or CLI_EXIT_RUNTIME with e filled. */
 int cli_session_end(struct cli_session *s, struct cli_error *e);
+/*
+ * A second connection in the session's snapshot (storage_read_share), for
+ * a query to run beside one on s->conn; NULL when it cannot be had (too
+ * many connections, say): the caller then runs both on s->conn. Close it
+ * with cli_session_second_close() before cli_session_end().
+ */
+PGconn *cli_session_second(const struct cli_session *s);
+void cli_session_second_close(PGconn *c);
 void cli_session_close(struct cli_session *s);
 
 /* "A .. B" for messages. */

@@ -6,19 +6,20 @@
 #ifndef CLI_CLI_USAGE_H
 #define CLI_CLI_USAGE_H
 
-#define CLI_USAGE_WINDOW                                                     \
-	"window (default: the last 15 minutes):\n"                           \
-	"  --since DURATION   the last DURATION (15m, 2h, 7d); not with\n"   \
-	"                     --from/--until\n"                              \
-	"  --from TIME        start: RFC 3339 (2026-11-24T10:00:00Z), a "    \
-	"date,\n"                                                            \
-	"                     or a time ago (2h, \"30m ago\")\n"             \
-	"  --until TIME       end, exclusive (default: now)\n"               \
-	"  Windows that start within the last 7 days read the raw tier\n"    \
-	"  (60 s buckets) under 1 h, the 10 min rollup under 6 h; longer\n"  \
-	"  or older ones the 1 h rollup (from 3 days on, whole days come\n"  \
-	"  from 1 d buckets). The window is widened to whole buckets, and\n" \
-	"  the first line of a table names the tier and the exact window.\n" \
+#define CLI_USAGE_WINDOW                                                    \
+	"window (default: the last 15 minutes):\n"                          \
+	"  --since DURATION   the last DURATION (15m, 2h, 7d); not with\n"  \
+	"                     --from/--until\n"                             \
+	"  --from TIME        start: RFC 3339 (2026-11-24T10:00:00Z), a "   \
+	"date,\n"                                                           \
+	"                     or a time ago (2h, \"30m ago\")\n"            \
+	"  --until TIME       end, exclusive (default: now)\n"              \
+	"  Windows that start within the last 7 days read the raw tier\n"   \
+	"  (60 s buckets) under 1 h, the 10 min rollup under 6 h; longer\n" \
+	"  or older ones the 1 h rollup (sums over them add whole days\n"   \
+	"  and weeks from running sums). The window is widened to whole\n"  \
+	"  buckets, and the first line of a table names the tier and the\n" \
+	"  exact window.\n"                                                 \
 	"\n"
 
 #define CLI_USAGE_FILTERS                                                   \

@@ -500,6 +500,23 @@ static int exec_plain(PGconn *c, const char *sql, const char *what)
  * took about 1 s of a 1.5 s `top --since 7d` on the bench fleet (0.5 s
  * without); these queries run once, so compiling never pays off.
  */
+/* The planner settings every read transaction takes (SET LOCAL). */
+static int read_settings(PGconn *conn)
+{
+	/* Partition bounds are parsed back from their text (LEDGER_COVER). */
+	int rc = exec_plain(conn, "SET LOCAL datestyle = 'ISO'",
+			    "set datestyle");
+	if (rc == 0)
+		rc = exec_plain(conn, "SET LOCAL jit = off", "set jit");
+	if (rc == 0)
+		rc = exec_plain(conn, "SET LOCAL random_page_cost = 1.1",
+				"set random_page_cost");
+	if (rc == 0)
+		rc = exec_plain(conn, "SET LOCAL work_mem = '32MB'",
+				"set work_mem");
+	return rc;
+}
+
 int storage_read_begin(PGconn *conn)
 {
 	int rc = exec_plain(conn,
@@ -514,18 +531,44 @@ int storage_read_begin(PGconn *conn)
 				"LOCK TABLE fn_stats_delta, edge_stats_delta, "
 				"stack_stats_delta IN ACCESS SHARE MODE",
 				"lock delta tables");
-	/* Partition bounds are parsed back from their text (LEDGER_COVER). */
 	if (rc == 0)
-		rc = exec_plain(conn, "SET LOCAL datestyle = 'ISO'",
-				"set datestyle");
+		rc = read_settings(conn);
+	return rc;
+}
+
+int storage_read_share(PGconn *from, PGconn *to)
+{
+	PGresult *r;
+	char sql[128];
+	const char *id;
+	int rc;
+
+	if (from == NULL || to == NULL)
+		return FP_EINVAL;
+	r = PQexecParams(from, "SELECT pg_export_snapshot()", 0, NULL, NULL,
+			 NULL, NULL, 0);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1 ||
+	    PQnfields(r) != 1) {
+		rc = db_fail(from, r, "export snapshot");
+		PQclear(r);
+		return rc;
+	}
+	id = PQgetvalue(r, 0, 0);
+	/* An identifier like 00000003-0000001B-1: quoted as it is. */
+	if (strspn(id, "0123456789ABCDEFabcdef-") != strlen(id) ||
+	    strlen(id) > 64) {
+		fp_err("storage: export snapshot: unexpected id");
+		PQclear(r);
+		return FP_EDB;
+	}
+	snprintf(sql, sizeof(sql), "SET TRANSACTION SNAPSHOT '%s'", id);
+	PQclear(r);
+	rc = exec_plain(to, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+			"begin");
 	if (rc == 0)
-		rc = exec_plain(conn, "SET LOCAL jit = off", "set jit");
+		rc = exec_plain(to, sql, "import snapshot");
 	if (rc == 0)
-		rc = exec_plain(conn, "SET LOCAL random_page_cost = 1.1",
-				"set random_page_cost");
-	if (rc == 0)
-		rc = exec_plain(conn, "SET LOCAL work_mem = '32MB'",
-				"set work_mem");
+		rc = read_settings(to);
 	return rc;
 }
 
@@ -822,16 +865,14 @@ typedef void (*free_rows_fn)(void *rows, size_t n);
  * Runs sql and copies every row with copy into a new array of size-byte
  * rows. On success *out (NULL when there are no rows) and *n are written.
  */
-static int fetch(PGconn *c, const char *sql, int nparams, const char *const *v,
-		 int nfields, const char *what, size_t size, copy_row_fn copy,
-		 free_rows_fn free_rows, void **out, size_t *n)
+/* Copies r's rows (and clears r) as fetch does. */
+static int copy_rows(PGresult *r, const char *what, size_t size,
+		     copy_row_fn copy, free_rows_fn free_rows, void **out,
+		     size_t *n)
 {
-	PGresult *r;
 	char *rows = NULL;
 	int rc, nrows, i = 0;
 
-	if ((rc = query(c, sql, nparams, v, nfields, what, &r)) != 0)
-		return rc;
 	nrows = PQntuples(r);
 	if (nrows > 0) {
 		rows = calloc((size_t)nrows, size);
@@ -855,6 +896,18 @@ static int fetch(PGconn *c, const char *sql, int nparams, const char *const *v,
 out_clear:
 	PQclear(r);
 	return rc;
+}
+
+static int fetch(PGconn *c, const char *sql, int nparams, const char *const *v,
+		 int nfields, const char *what, size_t size, copy_row_fn copy,
+		 free_rows_fn free_rows, void **out, size_t *n)
+{
+	PGresult *r;
+	int rc;
+
+	if ((rc = query(c, sql, nparams, v, nfields, what, &r)) != 0)
+		return rc;
+	return copy_rows(r, what, size, copy, free_rows, out, n);
 }
 
 void storage_top_free(struct storage_top_row *rows, size_t n)
@@ -926,6 +979,90 @@ int storage_top(PGconn *conn, const struct storage_filter *f, int group,
 	}
 	*out = rows;
 	*n = nrows;
+	return 0;
+}
+
+/* The result of the query sent on c: its rows, or the error. */
+static int top_collect(PGconn *c, struct storage_top_row **out, size_t *n)
+{
+	PGresult *r, *last = NULL;
+	void *rows = NULL;
+	size_t nrows = 0;
+	int rc;
+
+	while ((r = PQgetResult(c)) != NULL) {
+		PQclear(last);
+		last = r;
+	}
+	if (PQresultStatus(last) != PGRES_TUPLES_OK) {
+		rc = db_fail(c, last, "top");
+		PQclear(last);
+		return rc;
+	}
+	if (PQnfields(last) != TOP_NFIELDS) {
+		fp_err("storage: top: unexpected result shape");
+		PQclear(last);
+		return FP_EDB;
+	}
+	rc = copy_rows(last, "top", sizeof(struct storage_top_row), top_copy,
+		       top_free_v, &rows, &nrows);
+	if (rc == 0) {
+		*out = rows;
+		*n = nrows;
+	}
+	return rc;
+}
+
+int storage_top_pair(PGconn *c0, const struct storage_filter *f0, PGconn *c1,
+		     const struct storage_filter *f1, int group, int sort,
+		     struct storage_top_row **out0, size_t *n0,
+		     struct storage_top_row **out1, size_t *n1)
+{
+	struct storage_top_row *r0 = NULL, *r1 = NULL;
+	size_t m0 = 0, m1 = 0;
+	struct params p;
+	int rc, sent;
+
+	if (c0 == NULL || f0 == NULL || f1 == NULL || out0 == NULL ||
+	    n0 == NULL || out1 == NULL || n1 == NULL ||
+	    storage_sort_name(sort) == NULL ||
+	    storage_group_name(group) == NULL)
+		return FP_EINVAL;
+	/* With --explain, or without a second connection: one by one. */
+	if (c1 == NULL || explain_cb != NULL) {
+		if ((rc = storage_top(c0, f0, group, sort, 0, &r0, &m0)) != 0)
+			return rc;
+		if ((rc = storage_top(c1 != NULL ? c1 : c0, f1, group, sort, 0,
+				      &r1, &m1)) != 0) {
+			storage_top_free(r0, m0);
+			return rc;
+		}
+		goto done;
+	}
+	if ((rc = params_init(&p, f1, storage_tier_bucket_ns(f1->tier), 0)) !=
+	    0)
+		return rc;
+	params_limit(&p, 0);
+	sent = PQsendQueryParams(c1, top_sql[f1->tier][group][sort], NBASE + 1,
+				 NULL, p.values, NULL, NULL, 0);
+	params_fini(&p);
+	if (!sent)
+		return db_fail(c1, NULL, "top");
+	rc = storage_top(c0, f0, group, sort, 0, &r0, &m0);
+	/* Always drain c1, so that it can be used (or closed) after. */
+	sent = top_collect(c1, &r1, &m1);
+	if (rc == 0)
+		rc = sent;
+	if (rc != 0) {
+		storage_top_free(r0, m0);
+		storage_top_free(r1, m1);
+		return rc;
+	}
+done:
+	*out0 = r0;
+	*n0 = m0;
+	*out1 = r1;
+	*n1 = m1;
 	return 0;
 }
 

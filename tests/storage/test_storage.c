@@ -1184,6 +1184,86 @@ static void window_hosts(int tier, long long from_s, long long until_s,
 	assert_int_equal(seen[1], want_seen);
 }
 
+/* ncalls of a storage_top_pair result. */
+static uint64_t top_calls(const struct storage_top_row *rows, size_t n)
+{
+	uint64_t c = 0;
+	for (size_t i = 0; i < n; i++)
+		c += rows[i].ncalls;
+	return c;
+}
+
+/*
+ * storage_read_share: a second connection sees the first one's snapshot,
+ * not a newer one. A batch committed after the first reader began is in
+ * neither of storage_top_pair's results (in both windows), but in a new
+ * reader's; and with no second connection the pair runs on the first.
+ */
+static void test_shared_snapshot(void **state)
+{
+	struct storage_writer *w = writer();
+	const char *pats[1] = {"share-1"};
+	struct storage_top_row *r0 = NULL, *r1 = NULL;
+	size_t n0 = 0, n1 = 0;
+	struct storage_filter f;
+	struct wire_batch x;
+	struct storage_merge_item it;
+	PGconn *c0, *c1, *c2;
+	(void)state;
+
+	make_batch(&x, "share-1", 0xe1, 1, T0 + 120 * FP_NS_PER_SEC);
+	it = (struct storage_merge_item){&x, -1, 0};
+	assert_int_equal(storage_merge(w, &it, 1, NULL), 0);
+	assert_int_equal(storage_connect(url, &c0, NULL, 0), 0);
+	assert_int_equal(storage_connect(url, &c1, NULL, 0), 0);
+	assert_int_equal(storage_read_begin(c0), 0);
+	assert_int_equal(storage_read_share(c0, c1), 0);
+	/* Committed after c0's snapshot: */
+	make_batch(&x, "share-1", 0xe1, 2, T0 + 180 * FP_NS_PER_SEC);
+	it = (struct storage_merge_item){&x, -1, 0};
+	assert_int_equal(storage_merge(w, &it, 1, NULL), 0);
+	memset(&f, 0, sizeof(f));
+	f.from_ns = T0;
+	f.until_ns = T0 + 600 * FP_NS_PER_SEC;
+	f.hosts = pats;
+	f.nhosts = 1;
+	f.clock = WIRE_CLOCK_WALL;
+	assert_int_equal(
+		storage_top_pair(c0, &f, c1, &f, STORAGE_GROUP_FUNCTION,
+				 STORAGE_SORT_TOTTIME, &r0, &n0, &r1, &n1),
+		0);
+	assert_int_equal(n0, 3);
+	assert_int_equal(n1, 3);
+	assert_int_equal(top_calls(r0, n0), 15);
+	assert_int_equal(top_calls(r1, n1), 15);
+	storage_top_free(r0, n0);
+	storage_top_free(r1, n1);
+	/* Both connections are usable after: the pair on c0 alone. */
+	assert_int_equal(
+		storage_top_pair(c0, &f, NULL, &f, STORAGE_GROUP_FUNCTION,
+				 STORAGE_SORT_TOTTIME, &r0, &n0, &r1, &n1),
+		0);
+	assert_int_equal(top_calls(r0, n0), 15);
+	assert_int_equal(top_calls(r1, n1), 15);
+	storage_top_free(r0, n0);
+	storage_top_free(r1, n1);
+	assert_int_equal(storage_read_end(c1), 0);
+	assert_int_equal(storage_read_end(c0), 0);
+	/* A reader that began after the second batch sees both. */
+	assert_int_equal(storage_connect(url, &c2, NULL, 0), 0);
+	assert_int_equal(storage_read_begin(c2), 0);
+	assert_int_equal(storage_top(c2, &f, STORAGE_GROUP_FUNCTION,
+				     STORAGE_SORT_TOTTIME, 0, &r0, &n0),
+			 0);
+	assert_int_equal(top_calls(r0, n0), 30);
+	storage_top_free(r0, n0);
+	assert_int_equal(storage_read_end(c2), 0);
+	PQfinish(c0);
+	PQfinish(c1);
+	PQfinish(c2);
+	storage_writer_destroy(w);
+}
+
 /*
  * Which hosts have data in a window: from the ledger where it is whole
  * (from its oldest partition, and not before what retention dropped), from
@@ -1290,6 +1370,7 @@ int main(void)
 		cmocka_unit_test(test_fold_under_reader),
 		cmocka_unit_test(test_snapshot_before_fold),
 		cmocka_unit_test(test_window_hosts),
+		cmocka_unit_test(test_shared_snapshot),
 		/* Last: its batches of 1-3 days ago would fall to the
 		 * retention tests' 2 day raw retention. */
 		cmocka_unit_test(test_running_sums),

@@ -88,6 +88,15 @@ int storage_read_begin(PGconn *conn);
 int storage_read_end(PGconn *conn);
 
 /*
+ * Open on `to` a read-only transaction that sees exactly the snapshot of
+ * the one storage_read_begin() opened on `from` (exported and imported),
+ * so that queries on both connections run at once and agree. Commit `to`
+ * (storage_read_end) before `from`: `from` holds the delta tables' lock
+ * for both. Returns 0, FP_EDB or FP_EDBDOWN.
+ */
+int storage_read_share(PGconn *from, PGconn *to);
+
+/*
  * Assume the read-only role fleetprof_reader when it exists, the session
  * may (deployments make login users members of it) and it may read every
  * fleetprof table of this database (roles are cluster-wide, grants are
@@ -182,6 +191,17 @@ int storage_top(PGconn *conn, const struct storage_filter *f, int group,
 		int sort, long limit, struct storage_top_row **out, size_t *n);
 /* Frees rows and their strings; NULL is a no-op. */
 void storage_top_free(struct storage_top_row *rows, size_t n);
+/*
+ * storage_top of two windows at once: f0's on c0 and f1's on c1, which
+ * shares c0's snapshot (storage_read_share), each on its own backend (a
+ * diff's two windows: on 2 cores in about the time of one). c1 NULL: both
+ * on c0, one after the other. Returns as storage_top; on failure neither
+ * result is written.
+ */
+int storage_top_pair(PGconn *c0, const struct storage_filter *f0, PGconn *c1,
+		     const struct storage_filter *f1, int group, int sort,
+		     struct storage_top_row **out0, size_t *n0,
+		     struct storage_top_row **out1, size_t *n1);
 
 /* A function's identity; strings owned by whatever holds it. */
 struct storage_fn {
