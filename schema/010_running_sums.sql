@@ -73,6 +73,61 @@ CREATE TABLE running_points (
 
 -- The roller -----------------------------------------------------------------
 
+-- The three fact tables: name, key, values (the helpers below).
+CREATE FUNCTION fleetprof_fact_tables()
+RETURNS TABLE (tab text, keys text, vals text) LANGUAGE sql IMMUTABLE AS $$
+	VALUES ('fn_stats', 'series_id, fn_id',
+	        'ncalls, pcalls, tottime_ns, cumtime_ns'),
+	       ('edge_stats', 'series_id, caller_id, callee_id',
+	        'ncalls, pcalls, tottime_ns, cumtime_ns'),
+	       ('stack_stats', 'series_id, stack_id', 'ncalls, self_ns, total_ns')
+$$;
+
+-- Whether the 1 h (src '') or 1 d (src '_1d') rollup has rows at bucket.
+CREATE FUNCTION fleetprof_rollup_has(at_bucket timestamptz, src text)
+RETURNS boolean LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = public AS $$
+DECLARE
+	k record;
+	found_one boolean;
+BEGIN
+	FOR k IN SELECT * FROM fleetprof_fact_tables() LOOP
+		EXECUTE format('SELECT EXISTS (SELECT 1 FROM %I WHERE bucket = $1)',
+		               k.tab || '_rollup' || src)
+		INTO found_one USING at_bucket;
+		IF found_one THEN
+			RETURN true;
+		END IF;
+	END LOOP;
+	RETURN false;
+END $$;
+
+-- Stores the running sums at t, for the three fact tables: those at p
+-- (NULL: none) plus the 1 h (src '') or 1 d (src '_1d') rollup's rows of
+-- [lo, t); and t as a point.
+CREATE FUNCTION fleetprof_running_store(t timestamptz, p timestamptz,
+                                        lo timestamptz, src text)
+RETURNS void LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = public SET timezone = 'UTC' SET jit = off AS $$
+DECLARE
+	k record;
+BEGIN
+	FOR k IN SELECT * FROM fleetprof_fact_tables() LOOP
+		EXECUTE format(
+			'INSERT INTO %1$I SELECT $1, %2$s, %3$s FROM ('
+			'SELECT %2$s, %4$s FROM %1$I WHERE bucket = $2 '
+			'UNION ALL SELECT %2$s, %4$s FROM %5$I '
+			'WHERE bucket >= $3 AND bucket < $1) x '
+			'GROUP BY %2$s ORDER BY %2$s',
+			k.tab || '_running', k.keys,
+			(SELECT string_agg(format('sum(%s)', v), ', ')
+			 FROM unnest(string_to_array(k.vals, ', ')) v),
+			k.vals, k.tab || '_rollup' || src)
+		USING t, p, lo;
+	END LOOP;
+	INSERT INTO running_points VALUES (t);
+END $$;
+
 -- Hour h's stored rows changed (or its gap did): the points of h's day
 -- after h are stored again, from the latest one before, while no hour
 -- before them is a gap. Returns how many it stored.
@@ -107,59 +162,8 @@ BEGIN
 	WHILE t <= stop LOOP
 		-- Only after an hour with rows: an empty hour adds nothing, and
 		-- readers add the hours after the point they take.
-		IF EXISTS (SELECT 1 FROM fn_stats_rollup
-		           WHERE bucket = t - interval '1 hour')
-		   OR EXISTS (SELECT 1 FROM edge_stats_rollup
-		              WHERE bucket = t - interval '1 hour')
-		   OR EXISTS (SELECT 1 FROM stack_stats_rollup
-		              WHERE bucket = t - interval '1 hour') THEN
-			INSERT INTO fn_stats_running
-				SELECT t, series_id, fn_id, sum(ncalls),
-				       sum(pcalls), sum(tottime_ns),
-				       sum(cumtime_ns)
-				FROM (SELECT series_id, fn_id, ncalls, pcalls,
-				             tottime_ns, cumtime_ns
-				      FROM fn_stats_running WHERE bucket = p
-				      UNION ALL
-				      SELECT series_id, fn_id, ncalls, pcalls,
-				             tottime_ns, cumtime_ns
-				      FROM fn_stats_rollup
-				      WHERE bucket >= coalesce(p, d)
-				        AND bucket < t) x
-				GROUP BY series_id, fn_id
-				ORDER BY series_id, fn_id;
-			INSERT INTO edge_stats_running
-				SELECT t, series_id, caller_id, callee_id,
-				       sum(ncalls), sum(pcalls),
-				       sum(tottime_ns), sum(cumtime_ns)
-				FROM (SELECT series_id, caller_id, callee_id,
-				             ncalls, pcalls, tottime_ns,
-				             cumtime_ns
-				      FROM edge_stats_running WHERE bucket = p
-				      UNION ALL
-				      SELECT series_id, caller_id, callee_id,
-				             ncalls, pcalls, tottime_ns,
-				             cumtime_ns
-				      FROM edge_stats_rollup
-				      WHERE bucket >= coalesce(p, d)
-				        AND bucket < t) x
-				GROUP BY series_id, caller_id, callee_id
-				ORDER BY series_id, caller_id, callee_id;
-			INSERT INTO stack_stats_running
-				SELECT t, series_id, stack_id, sum(ncalls),
-				       sum(self_ns), sum(total_ns)
-				FROM (SELECT series_id, stack_id, ncalls,
-				             self_ns, total_ns
-				      FROM stack_stats_running WHERE bucket = p
-				      UNION ALL
-				      SELECT series_id, stack_id, ncalls,
-				             self_ns, total_ns
-				      FROM stack_stats_rollup
-				      WHERE bucket >= coalesce(p, d)
-				        AND bucket < t) x
-				GROUP BY series_id, stack_id
-				ORDER BY series_id, stack_id;
-			INSERT INTO running_points VALUES (t);
+		IF fleetprof_rollup_has(t - interval '1 hour', '') THEN
+			PERFORM fleetprof_running_store(t, p, coalesce(p, d), '');
 			p := t;
 			made := made + 1;
 		END IF;
@@ -212,59 +216,9 @@ BEGIN
 	PERFORM fleetprof_ensure_partition('edge_stats_running', 7, we::date);
 	PERFORM fleetprof_ensure_partition('stack_stats_running', 7, we::date);
 	WHILE t <= stop LOOP
-		IF EXISTS (SELECT 1 FROM fn_stats_rollup_1d
-		           WHERE bucket = t - interval '1 day')
-		   OR EXISTS (SELECT 1 FROM edge_stats_rollup_1d
-		              WHERE bucket = t - interval '1 day')
-		   OR EXISTS (SELECT 1 FROM stack_stats_rollup_1d
-		              WHERE bucket = t - interval '1 day') THEN
-			INSERT INTO fn_stats_running
-				SELECT t, series_id, fn_id, sum(ncalls),
-				       sum(pcalls), sum(tottime_ns),
-				       sum(cumtime_ns)
-				FROM (SELECT series_id, fn_id, ncalls, pcalls,
-				             tottime_ns, cumtime_ns
-				      FROM fn_stats_running WHERE bucket = p
-				      UNION ALL
-				      SELECT series_id, fn_id, ncalls, pcalls,
-				             tottime_ns, cumtime_ns
-				      FROM fn_stats_rollup_1d
-				      WHERE bucket >= coalesce(p, ws)
-				        AND bucket < t) x
-				GROUP BY series_id, fn_id
-				ORDER BY series_id, fn_id;
-			INSERT INTO edge_stats_running
-				SELECT t, series_id, caller_id, callee_id,
-				       sum(ncalls), sum(pcalls),
-				       sum(tottime_ns), sum(cumtime_ns)
-				FROM (SELECT series_id, caller_id, callee_id,
-				             ncalls, pcalls, tottime_ns,
-				             cumtime_ns
-				      FROM edge_stats_running WHERE bucket = p
-				      UNION ALL
-				      SELECT series_id, caller_id, callee_id,
-				             ncalls, pcalls, tottime_ns,
-				             cumtime_ns
-				      FROM edge_stats_rollup_1d
-				      WHERE bucket >= coalesce(p, ws)
-				        AND bucket < t) x
-				GROUP BY series_id, caller_id, callee_id
-				ORDER BY series_id, caller_id, callee_id;
-			INSERT INTO stack_stats_running
-				SELECT t, series_id, stack_id, sum(ncalls),
-				       sum(self_ns), sum(total_ns)
-				FROM (SELECT series_id, stack_id, ncalls,
-				             self_ns, total_ns
-				      FROM stack_stats_running WHERE bucket = p
-				      UNION ALL
-				      SELECT series_id, stack_id, ncalls,
-				             self_ns, total_ns
-				      FROM stack_stats_rollup_1d
-				      WHERE bucket >= coalesce(p, ws)
-				        AND bucket < t) x
-				GROUP BY series_id, stack_id
-				ORDER BY series_id, stack_id;
-			INSERT INTO running_points VALUES (t);
+		IF fleetprof_rollup_has(t - interval '1 day', '_1d') THEN
+			PERFORM fleetprof_running_store(t, p, coalesce(p, ws),
+			                                '_1d');
 			p := t;
 			made := made + 1;
 		END IF;
@@ -627,7 +581,9 @@ GRANT EXECUTE ON FUNCTION fleetprof_sum_plan(bigint, bigint),
 	fn_stats_sum(bigint, bigint), edge_stats_sum(bigint, bigint),
 	stack_stats_sum(bigint, bigint) TO fleetprof_reader;
 REVOKE ALL ON FUNCTION fleetprof_rollup_running(timestamptz),
-	fleetprof_rollup_running_days(timestamptz) FROM PUBLIC;
+	fleetprof_rollup_running_days(timestamptz),
+	fleetprof_running_store(timestamptz, timestamptz, timestamptz, text),
+	fleetprof_rollup_has(timestamptz, text) FROM PUBLIC;
 
 -- The days rolled before this migration: their points. ----------------------
 
