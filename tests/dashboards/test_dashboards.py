@@ -205,6 +205,11 @@ def load_sql():
     for (b, s, st), a in shourly.items():
         out.append("INSERT INTO stack_stats_rollup VALUES (%s, %d, %d, %d, %d, "
                    "%d);" % (tsql(b), s, st, *a))
+    # As the roller leaves a day whose hours it rolled: marked for the 1 d
+    # tier (which then reads its hours) until the day is rolled.
+    for d in sorted({b // 86400 * 86400 for b, _, _ in hourly}):
+        out.append("INSERT INTO rollup_dirty_1d VALUES (%s, 0, 1);"
+                   % tsql(d))
     for ag, seq, s, t0, dr in BATCHES:
         out.append("INSERT INTO ingested_batches (agent_id, seq, series_id, "
                    "pid, t0, t1, dropped, nfns) VALUES ('\\x%032x', %d, %d, "
@@ -506,6 +511,38 @@ def test_contract(db):
                    " WHERE function = 'parse'"
                    % (tsql(T0 - 2 * HOUR), tsql(T0 + 5 * HOUR)))
     eq(rows[0]["n"], "25", "rollup sums parse")
+    # Then with the running sums the roller stores after each hour (schema
+    # 010, read through fn_stats_sum since 011): the same answers, in
+    # windows of hours and of days.
+    long_windows = [
+        "fleetprof_hotspots(%s, %s)" % (tsql(T0 - 2 * HOUR),
+                                        tsql(T0 + 5 * HOUR)),
+        "fleetprof_hotspots(%s, %s, ARRAY['web-?'])"
+        % (tsql(BASE - 3 * HOUR), tsql(T0 + 2 * HOUR)),
+        "fleetprof_regressions(%s, %s, %s, %s)"
+        % (tsql(T0 - 7 * HOUR), tsql(T0 + 5 * HOUR),
+           tsql(BASE - 7 * HOUR), tsql(BASE + 5 * HOUR)),
+        "fleetprof_flamegraph(%s, %s)" % (tsql(BASE - 9 * HOUR),
+                                          tsql(T0 + 3 * HOUR)),
+    ]
+    before = [db.rows("SELECT * FROM " + q) for q in long_windows]
+    check(any(r["function"] == "rollup_marker" for r in before[0]),
+          "the 7 h window reads the rollup")
+    pts = db.rows("SELECT sum(fleetprof_rollup_running(d)) AS n FROM "
+                  "(SELECT DISTINCT date_bin('1 day', bucket, timestamptz "
+                  "'2000-01-01 00:00+00') AS d FROM fn_stats_rollup) x",
+                  reader=False)
+    check(int(pts[0]["n"]) >= 2, "running sums stored: %s" % pts[0]["n"])
+    for q, b in zip(long_windows, before):
+        eq(db.rows("SELECT * FROM " + q), b, "with running sums: " + q)
+    defs = db.rows("SELECT p.proname, pg_get_functiondef(p.oid) LIKE "
+                   "'%%fleetprof_facts(%%' AS sums FROM pg_proc p WHERE "
+                   "p.proname IN ('fleetprof_hotspots', "
+                   "'fleetprof_regressions', 'fleetprof_flamegraph') "
+                   "ORDER BY 1", reader=False)
+    eq([(r["proname"], r["sums"]) for r in defs],
+       [("fleetprof_flamegraph", "t"), ("fleetprof_hotspots", "t"),
+        ("fleetprof_regressions", "t")], "rollup windows read the sums")
 
     # Time series: 10 min steps, zeros and NULL percall where idle.
     rows = db.rows("SELECT * FROM fleetprof_timeseries('parse', %s, %s, "
