@@ -83,6 +83,27 @@ RETURNS TABLE (tab text, keys text, vals text) LANGUAGE sql IMMUTABLE AS $$
 	       ('stack_stats', 'series_id, stack_id', 'ncalls, self_ns, total_ns')
 $$;
 
+-- Where points stop being usable, for the roller and the readers alike:
+-- the first gap hour of day d (a point at t needs none before t), and the
+-- first unclean day of week w: dirty for the 1 d tier, or with a gap (a day
+-- point at t needs none before t). 'infinity' when there is none.
+CREATE FUNCTION fleetprof_first_gap(d timestamptz)
+RETURNS timestamptz LANGUAGE sql STABLE SET search_path = public AS $$
+	SELECT coalesce(min(hour), 'infinity') FROM rollup_gaps
+	WHERE hour >= d AND hour < d + interval '1 day'
+$$;
+
+CREATE FUNCTION fleetprof_first_unclean(w timestamptz)
+RETURNS timestamptz LANGUAGE sql STABLE SET search_path = public AS $$
+	SELECT coalesce(min(z), 'infinity') FROM (
+		SELECT day AS z FROM rollup_dirty_1d
+		WHERE day >= w AND day < w + interval '7 days'
+		UNION ALL
+		SELECT date_bin('1 day', hour, timestamptz '2000-01-03 00:00+00')
+		FROM rollup_gaps
+		WHERE hour >= w AND hour < w + interval '7 days') u
+$$;
+
 -- Whether the 1 h (src '') or 1 d (src '_1d') rollup has rows at bucket.
 CREATE FUNCTION fleetprof_rollup_has(at_bucket timestamptz, src text)
 RETURNS boolean LANGUAGE plpgsql STABLE SECURITY DEFINER
@@ -148,8 +169,7 @@ BEGIN
 	DELETE FROM stack_stats_running WHERE bucket > h AND bucket < e;
 	-- A point at t needs [d, t) free of gaps; none at the day's end (that
 	-- sum is the 1 d tier's).
-	SELECT least(coalesce(min(g.hour), e), e - interval '1 hour') INTO stop
-	FROM rollup_gaps g WHERE g.hour >= d AND g.hour < e;
+	stop := least(fleetprof_first_gap(d), e - interval '1 hour');
 	SELECT max(at) INTO p FROM running_points WHERE at > d AND at <= h;
 	t := date_bin('1 hour', h, timestamptz '2000-01-01 00:00+00')
 	     + interval '1 hour';
@@ -198,11 +218,7 @@ BEGIN
 	DELETE FROM fn_stats_running WHERE bucket = ANY (pts);
 	DELETE FROM edge_stats_running WHERE bucket = ANY (pts);
 	DELETE FROM stack_stats_running WHERE bucket = ANY (pts);
-	SELECT least(coalesce(min(z), we), we) INTO stop FROM (
-		SELECT day AS z FROM rollup_dirty_1d WHERE day >= ws AND day < we
-		UNION ALL
-		SELECT date_bin('1 day', hour, o) FROM rollup_gaps
-		WHERE hour >= ws AND hour < we) u;
+	stop := least(fleetprof_first_unclean(ws), we);
 	SELECT max(at) INTO p FROM running_points
 	WHERE at > ws AND at <= day0 AND at = date_bin('1 day', at, o);
 	t := day0 + interval '1 day';
@@ -384,10 +400,8 @@ BEGIN
 	db := date_bin('1 day', b, o);
 	-- The latest usable point at or before a (and b) in its day: stored,
 	-- and no gap in [day, point).
-	SELECT coalesce(min(hour), 'infinity') INTO gap_a FROM rollup_gaps
-	WHERE hour >= da AND hour < da + interval '1 day';
-	SELECT coalesce(min(hour), 'infinity') INTO gap_b FROM rollup_gaps
-	WHERE hour >= db AND hour < db + interval '1 day';
+	gap_a := fleetprof_first_gap(da);
+	gap_b := fleetprof_first_gap(db);
 	SELECT max(at) INTO pa FROM running_points
 	WHERE at > da AND at <= a AND at <= gap_a;
 	SELECT max(at) INTO pb FROM running_points
@@ -443,12 +457,7 @@ BEGIN
 	WHILE w < hi LOOP
 		x := greatest(lo, w);
 		y := least(hi, w + interval '7 days');
-		SELECT coalesce(min(z), 'infinity') INTO bad FROM (
-			SELECT day AS z FROM rollup_dirty_1d
-			WHERE day >= w AND day < w + interval '7 days'
-			UNION ALL
-			SELECT date_bin('1 day', hour, o) FROM rollup_gaps
-			WHERE hour >= w AND hour < w + interval '7 days') u;
+		bad := fleetprof_first_unclean(w);
 		SELECT max(at) INTO px FROM running_points
 		WHERE at > w AND at <= x AND at = date_bin('1 day', at, o);
 		SELECT max(at) INTO py FROM running_points
@@ -578,6 +587,7 @@ $$;
 GRANT SELECT ON fn_stats_running, edge_stats_running, stack_stats_running,
 	running_points TO fleetprof_reader;
 GRANT EXECUTE ON FUNCTION fleetprof_sum_plan(bigint, bigint),
+	fleetprof_first_gap(timestamptz), fleetprof_first_unclean(timestamptz),
 	fn_stats_sum(bigint, bigint), edge_stats_sum(bigint, bigint),
 	stack_stats_sum(bigint, bigint) TO fleetprof_reader;
 REVOKE ALL ON FUNCTION fleetprof_rollup_running(timestamptz),

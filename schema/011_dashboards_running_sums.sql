@@ -26,15 +26,17 @@ RETURNS text LANGUAGE sql STABLE PARALLEL SAFE AS $$
 	                        extract(epoch FROM hi)::bigint) END
 $$;
 
--- The HAVING that drops cancelled keys (fn facts under alias a), for the
--- rollup tier; nothing for raw.
-CREATE FUNCTION fleetprof_nonzero(a text, tier text)
-RETURNS text LANGUAGE sql STABLE PARALLEL SAFE AS $$
+-- The HAVING that drops cancelled keys of fact table tab (fn_stats,
+-- stack_stats) under alias a, for the rollup tier; nothing for raw.
+CREATE FUNCTION fleetprof_nonzero(tab text, a text, tier text)
+RETURNS text LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = public AS $$
 	SELECT CASE WHEN tier = 'raw' THEN ''
-	            ELSE format('HAVING sum(%1$s.ncalls) <> 0 OR '
-	                        'sum(%1$s.pcalls) <> 0 OR '
-	                        'sum(%1$s.tottime_ns) <> 0 OR '
-	                        'sum(%1$s.cumtime_ns) <> 0', a) END
+	            ELSE 'HAVING ' || string_agg(format('sum(%s.%s) <> 0', a, v),
+	                                         ' OR ') END
+	FROM fleetprof_fact_tables() t,
+	     unnest(string_to_array(t.vals, ', ')) v
+	WHERE t.tab = fleetprof_nonzero.tab
 $$;
 
 CREATE OR REPLACE FUNCTION fleetprof_hotspots(
@@ -72,7 +74,7 @@ BEGIN
 		'ORDER BY f.tt DESC, fn.name COLLATE "C", fn.file COLLATE "C", '
 		'fn.line, fn.id',
 		fleetprof_facts('fn_stats', w.tier, w.window_from, w.window_until),
-		fleetprof_nonzero('fs', w.tier))
+		fleetprof_nonzero('fn_stats', 'fs', w.tier))
 	USING w.window_from, w.window_until, host_patterns, service, clock;
 END $$;
 
@@ -145,7 +147,7 @@ BEGIN
 		'fn.file COLLATE "C", fn.line, fn.id',
 		fleetprof_facts('fn_stats', tier, w.window_from, w.window_until),
 		fleetprof_facts('fn_stats', tier, b.window_from, b.window_until),
-		fleetprof_nonzero('fs', tier))
+		fleetprof_nonzero('fn_stats', 'fs', tier))
 	USING w.window_from, w.window_until, b.window_from, b.window_until,
 	      host_patterns, service, clock;
 END $$;
@@ -218,12 +220,10 @@ BEGIN
 		'FROM o JOIN m ON m.key = o.key) x ORDER BY x.ord',
 		fleetprof_facts('stack_stats', w.tier, w.window_from,
 		                w.window_until),
-		CASE w.tier WHEN 'raw' THEN '' ELSE
-		'HAVING sum(ss.ncalls) <> 0 OR sum(ss.self_ns) <> 0 OR '
-		'sum(ss.total_ns) <> 0' END)
+		fleetprof_nonzero('stack_stats', 'ss', w.tier))
 	USING w.window_from, w.window_until, root_fn, host_patterns, service,
 	      clock;
 END $$;
 
 GRANT EXECUTE ON FUNCTION fleetprof_facts(text, text, timestamptz,
-	timestamptz), fleetprof_nonzero(text, text) TO fleetprof_reader;
+	timestamptz), fleetprof_nonzero(text, text, text) TO fleetprof_reader;
